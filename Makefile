@@ -1,0 +1,44 @@
+# medkb: `make demo` (install, build a knowledge base from the bundled sample, ask two questions) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+KB     ?= demo-kb
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ORT_DISABLE_TELEMETRY := 1
+
+.PHONY: demo test lint bench clean
+
+demo: $(VENV)/.installed
+	$(BIN)/medkb ingest corpora/sample --kb $(KB)
+	$(BIN)/medkb ask "What are the contraindications of metformin?" --kb $(KB)
+	$(BIN)/medkb ask "How is type 2 diabetes diagnosed?" --kb $(KB)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check kb ingest retrieval generation corpora tests benchmarks
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/query.py
+
+# torch first and pinned: a CPU build; anything else lets pip pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[bench]'
+	touch $@
+
+clean:
+	rm -rf $(KB) .pytest_cache build *.egg-info

@@ -1,0 +1,61 @@
+"""The generator protocol, a deterministic fake for tests, and the table of built-in backends."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from kb.errors import MedkbError
+
+Messages = list[dict[str, str]]
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """Completes a chat: a list of ``{"role", "content"}`` messages in, the assistant's reply out."""
+
+    name: str
+
+    def generate(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> str: ...
+
+
+_PASSAGE = re.compile(r"^\[(\d+)\][^\n]*\n(.+?)(?=\n\[\d+\]|\n\nQuestion:|\Z)", re.S | re.M)
+
+
+class EchoGenerator:
+    """Test double: answers with the first sentence of each of the first two passages in the prompt, cited.
+
+    It never calls a model; it exists so that composition and the CLI can be tested quickly and
+    deterministically. ``extra`` is appended verbatim (e.g. to test that invented markers are dropped).
+    """
+
+    def __init__(self, extra: str = "") -> None:
+        self.name = "echo"
+        self.extra = extra
+        self.calls: list[Messages] = []
+
+    def generate(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> str:
+        self.calls.append(messages)
+        prompt = messages[-1]["content"]
+        parts = []
+        for number, body in _PASSAGE.findall(prompt)[:2]:
+            sentence = body.strip().split(". ")[0].rstrip(".")
+            parts.append(f"{sentence} [{number}].")
+        return " ".join(parts) + self.extra
+
+
+def make_generator(spec: str, *, model: str, cache_dir: Path | None = None) -> Generator:
+    """A generator from a backend spec: ``local`` (transformers, the default), ``openai:URL`` (any
+    OpenAI-compatible endpoint, e.g. ``openai:http://127.0.0.1:8000/v1``) or ``echo`` (test double)."""
+    if spec in ("local", "transformers"):
+        from generation.local import TransformersGenerator
+
+        return TransformersGenerator(model, cache_dir=cache_dir)
+    if spec.startswith("openai:"):
+        from generation.openai import OpenAICompatibleGenerator
+
+        return OpenAICompatibleGenerator(spec.removeprefix("openai:"), model=model)
+    if spec == "echo":
+        return EchoGenerator()
+    raise MedkbError(f"generator {spec!r}: expected 'local', 'openai:URL' or 'echo'")

@@ -1,0 +1,120 @@
+"""Grounding checks after generation: small models forget markers, cite nothing, or add facts.
+
+Each sentence of a generated answer must rest on a passage that was given to the generator:
+
+- a sentence with a valid marker ``[n]`` is kept as written;
+- a sentence without one is attributed to the passage that contains most of its content words, if one holds at
+  least ``min_support`` of them, and dropped otherwise (with a warning) - an unsupported claim is never shown;
+- when nothing usable is left (the model wrote only markers, or only unsupported text), the answer falls back to
+  the passage sentences that share the most words with the question, each cited.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kb.types import Hit
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
+_LEADING_MARKERS = re.compile(r"^((?:\[\d+(?:\s*[,;\u2013-]\s*\d+)*\]\s*)+)")
+_MARKER = re.compile(r"\[(\d+)")
+_WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*|[\u4e00-\u9fff]", re.I)
+_STOP = frozenset(
+    "a an and are as at be by can de for from has have in is it its may of on or should that the their there these "
+    "this to was were which with what when who how does do not no than then also".split()
+)
+_REFUSAL = re.compile(
+    r"insufficient evidence|(passages?|context|information|text)\s+(do|does)\s+not\s+(contain|provide|mention|"
+    r"include|answer)|no passage (contains|answers|mentions)|cannot be answered|not enough information",
+    re.I,
+)
+
+
+@dataclass
+class Grounded:
+    """Answer text whose every sentence carries a marker into the given passages."""
+
+    text: str
+    warnings: list[str] = field(default_factory=list)
+    extractive: bool = False
+
+
+def is_refusal(text: str) -> bool:
+    """Whether the generator said that the passages do not answer the question."""
+    return bool(_REFUSAL.search(text))
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP}
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences, with markers written after a full stop (``... disease. [2]``) kept on their sentence."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text.strip()):
+        lead = _LEADING_MARKERS.match(piece)
+        if lead and sentences:
+            sentences[-1] += " " + lead.group(1).strip()
+            piece = piece[lead.end() :]
+        if piece.strip():
+            sentences.append(piece.strip())
+    return sentences
+
+
+def ground(raw: str, hits: list[Hit], question: str, *, min_support: float = 0.6) -> Grounded:
+    """Keep, attribute or drop each sentence of ``raw`` (see the module docstring)."""
+    text = _strip_copied_headers(raw, hits)
+    passages = [content_words(h.text) for h in hits]
+    kept: list[str] = []
+    warnings: list[str] = []
+    for sentence in split_sentences(text):
+        words = content_words(_MARKER.sub("", sentence).replace("]", ""))
+        valid = [int(n) for n in _MARKER.findall(sentence) if 1 <= int(n) <= len(hits)]
+        if not words:
+            continue  # markers alone carry no claim
+        if valid:
+            kept.append(sentence)
+            continue
+        support = [len(words & p) / len(words) for p in passages]
+        best = max(range(len(hits)), key=support.__getitem__) if hits else -1
+        if best >= 0 and support[best] >= min_support:
+            kept.append(_cite(sentence, best + 1))
+        else:
+            warnings.append(f"dropped a sentence no passage supports: {sentence[:120]!r}")
+    if kept:
+        return Grounded(" ".join(kept), warnings)
+    extract = extract_answer(question, hits)
+    if not extract:
+        return Grounded("", warnings)
+    warnings.append("the generator gave no supported text; the answer quotes the best-matching passage sentences")
+    return Grounded(extract, warnings, extractive=True)
+
+
+def extract_answer(question: str, hits: list[Hit], *, sentences: int = 2) -> str:
+    """The passage sentences sharing the most content words with ``question``, cited; empty when none share any."""
+    asked = content_words(question)
+    scored = []
+    for number, hit in enumerate(hits[:3], start=1):
+        for order, sentence in enumerate(split_sentences(hit.text)):
+            overlap = len(asked & content_words(sentence))
+            if overlap:
+                scored.append((-overlap, number, order, sentence))
+    best = sorted(scored)[:sentences]
+    best.sort(key=lambda s: (s[1], s[2]))
+    return " ".join(_cite(sentence, number) for _, number, _, sentence in best)
+
+
+def _cite(sentence: str, number: int) -> str:
+    end = sentence[-1] if sentence[-1] in ".!?。！？" else ""
+    body = sentence[:-1] if end else sentence
+    return f"{body.rstrip()} [{number}]{end or '.'}"
+
+
+def _strip_copied_headers(text: str, hits: list[Hit]) -> str:
+    """Remove passage headings (``Title - Section``) that a model copied into its answer."""
+    for hit in hits:
+        for head in (" - ".join(p for p in (hit.title, hit.section) if p), hit.title):
+            if head and len(head) > 12:
+                text = text.replace(head, " ")
+    return text

@@ -1,0 +1,148 @@
+"""Readers turn input files into `Document` objects, one reader per file extension.
+
+Example::
+
+    from pathlib import Path
+    from ingest.readers import iter_files, read_path, RecordError
+
+    for file in iter_files([Path("corpora/sample")]):
+        for item in read_path(file):
+            if isinstance(item, RecordError):
+                ...  # record the failure, go on
+            else:
+                ...  # a Document
+
+Users add their own with ``register_reader(".xml", "mypackage.readers:JatsReader")``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ingest.readers.base import Reader, RecordError
+from ingest.readers.html import HtmlReader
+from ingest.readers.jsonl import JsonlReader
+from ingest.readers.markdown import MarkdownReader
+from ingest.readers.pdf import PdfReader
+from ingest.readers.text import TextReader
+from kb.errors import ReaderError
+from kb.types import Document
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "Reader",
+    "RecordError",
+    "iter_files",
+    "load_reader",
+    "read_path",
+    "reader_for",
+    "register_reader",
+    "supported_extensions",
+]
+
+logger = logging.getLogger(__name__)
+
+_READERS: dict[str, Reader] = {
+    ".txt": TextReader(),
+    ".md": MarkdownReader(),
+    ".markdown": MarkdownReader(),
+    ".jsonl": JsonlReader(),
+    ".pdf": PdfReader(),
+    ".html": HtmlReader(),
+    ".htm": HtmlReader(),
+}
+
+#: The extensions the built-in readers handle; `supported_extensions` adds those registered since.
+SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(sorted(_READERS))
+
+
+def supported_extensions() -> list[str]:
+    """Every extension that has a reader now, built-in or registered."""
+    return sorted(_READERS)
+
+
+def register_reader(ext: str, reader: Reader | str) -> None:
+    """Use ``reader`` (an object with ``read(path)``, or a ``"package.module:ClassName"`` path) for ``ext``."""
+    ext = ext.lower() if ext.startswith(".") else "." + ext.lower()
+    if len(ext) < 2 or "/" in ext:
+        raise ReaderError(f"cannot register a reader for {ext!r}: expected a file extension such as '.xml'")
+    if isinstance(reader, str):
+        reader = load_reader(reader)
+    elif not isinstance(reader, Reader):
+        raise ReaderError(f"reader for {ext!r} has no read(path) method: {reader!r}")
+    if ext in _READERS:
+        logger.debug("reader for %s replaced by %r", ext, reader)
+    _READERS[ext] = reader
+
+
+def load_reader(dotted: str) -> Reader:
+    """Import ``"package.module:ClassName"`` and return an instance (or the object itself if not a class)."""
+    module_name, sep, name = dotted.partition(":")
+    if not sep or not module_name or not name:
+        raise ReaderError(f"reader {dotted!r}: expected 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ReaderError(f"reader {dotted!r}: cannot import {module_name!r} ({exc})") from exc
+    target = getattr(module, name, None)
+    if target is None:
+        raise ReaderError(f"reader {dotted!r}: {module_name!r} has no attribute {name!r}")
+    reader = target() if isinstance(target, type) else target
+    if not isinstance(reader, Reader):
+        raise ReaderError(f"reader {dotted!r}: {name!r} has no read(path) method")
+    return reader
+
+
+def reader_for(path: Path) -> Reader:
+    """The reader for ``path``'s extension (case-insensitive); `ReaderError` when there is none."""
+    ext = path.suffix.lower()
+    reader = _READERS.get(ext)
+    if reader is None:
+        kind = f"extension {ext!r}" if ext else "no extension"
+        raise ReaderError(f"{path}: unsupported file type ({kind}); supported: {', '.join(supported_extensions())}")
+    return reader
+
+
+def read_path(path: Path) -> Iterator[Document | RecordError]:
+    """Documents (and, for multi-record files, `RecordError` items) read from one file."""
+    return reader_for(path).read(path)
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The files named by ``paths``, directories walked recursively in sorted order, hidden entries skipped.
+
+    Every path is checked before the first file is yielded, so a typo fails fast. Each file comes once.
+    """
+    roots = [Path(path) for path in paths]
+    for root in roots:
+        if not root.exists():
+            raise ReaderError(f"{root}: no such file or directory")
+    seen: set[Path] = set()
+    visited: set[Path] = set()
+    for root in roots:
+        for file in _walk(root, visited) if root.is_dir() else [root]:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield file
+
+
+def _walk(directory: Path, visited: set[Path]) -> Iterator[Path]:
+    real = directory.resolve()
+    if real in visited:  # a symlink loop, or a directory already walked
+        return
+    visited.add(real)
+    try:
+        entries = sorted(directory.iterdir(), key=lambda entry: entry.name)
+    except OSError as exc:
+        raise ReaderError(f"{directory}: cannot list directory ({exc.strerror or exc})") from exc
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from _walk(entry, visited)
+        elif entry.is_file():
+            yield entry

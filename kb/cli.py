@@ -1,0 +1,268 @@
+"""The ``medkb`` command line: ingest, search, ask, stats, check, reindex, models.
+
+Library errors arrive here as typed exceptions and leave as one line on stderr with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything can import transformers or huggingface_hub: never reach for a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from kb.errors import MedkbError  # noqa: E402
+from kb.filters import Filters  # noqa: E402
+from kb.settings import Settings  # noqa: E402
+from kb.types import Answer, Hit  # noqa: E402
+
+log = logging.getLogger("medkb")
+
+EXIT_ERROR = 2
+EXIT_FAILURES = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command == "ingest" else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("sentence_transformers", "transformers", "httpx", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not args.verbose else logging.INFO)
+    # `ingest` prints its own summary and failure list; the library's per-file log lines would repeat them.
+    logging.getLogger("ingest.pipeline").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except MedkbError as exc:
+        print(f"medkb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("medkb: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medkb", description="Cited answers from medical literature, offline.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_kb(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--kb",
+            type=Path,
+            default=os.environ.get("MEDKB_KB"),
+            required="MEDKB_KB" not in os.environ,
+            help="knowledge base directory (default: $MEDKB_KB)",
+        )
+        return p
+
+    def with_filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--k", type=int, default=None, help="number of passages")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument(
+            "--filter",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="metadata equality, repeatable (source=..., published_from=YYYY, language=en, ...)",
+        )
+        p.add_argument("--source", help="only documents from this source (metadata value or path prefix)")
+        p.add_argument("--since", help="published on or after YYYY[-MM[-DD]]")
+        p.add_argument("--until", help="published on or before YYYY[-MM[-DD]]")
+
+    p = with_kb(sub.add_parser("ingest", help="add files or directories to a knowledge base (created if missing)"))
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--embedder", default=None, help="embedder for a new knowledge base (registry name or directory)")
+    p.add_argument("--chunk-tokens", type=int, default=None)
+    p.add_argument("--chunk-overlap", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="chunks embedded and committed per transaction")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_ingest)
+
+    p = with_kb(sub.add_parser("search", help="retrieve passages"))
+    p.add_argument("query")
+    with_filters(p)
+    p.set_defaults(func=_search)
+
+    p = with_kb(sub.add_parser("ask", help="a cited answer from the knowledge base"))
+    p.add_argument("question")
+    with_filters(p)
+    p.add_argument("--generator", default=None, help="local (default), openai:URL, or echo")
+    p.add_argument("--model", default=None, help="generator model (registry name, directory, or served model name)")
+    p.add_argument("--max-tokens", type=int, default=None)
+    p.set_defaults(func=_ask)
+
+    p = with_kb(sub.add_parser("stats", help="counts and settings"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_stats)
+
+    p = with_kb(sub.add_parser("check", help="verify that the vector index matches kb.sqlite"))
+    p.set_defaults(func=_check)
+
+    p = with_kb(sub.add_parser("reindex", help="rebuild the vector index from kb.sqlite"))
+    p.set_defaults(func=_reindex)
+
+    p = sub.add_parser("models", help="list the models medkb can load offline")
+    p.set_defaults(func=_models)
+    return parser
+
+
+def _open(args: argparse.Namespace, settings: Settings | None = None) -> Any:
+    from kb.knowledge_base import KnowledgeBase
+
+    return KnowledgeBase.open(args.kb, settings)
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    extra = [f"source={args.source}"] if args.source else []
+    extra += [f"published_from={args.since}"] if args.since else []
+    extra += [f"published_to={args.until}"] if args.until else []
+    return Filters.parse(args.filter + extra)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from ingest.readers import iter_files
+    from kb.knowledge_base import KnowledgeBase
+    from kb.manifest import MANIFEST
+
+    if (args.kb / MANIFEST).exists():
+        if args.embedder or args.chunk_tokens or args.chunk_overlap:
+            log.warning("%s exists: --embedder/--chunk-* apply only when creating a knowledge base", args.kb)
+        kb = KnowledgeBase.open(args.kb)
+    else:
+        settings = Settings()
+        overrides = {"embedder": args.embedder, "chunk_tokens": args.chunk_tokens, "chunk_overlap": args.chunk_overlap}
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        kb = KnowledgeBase.create(args.kb, settings)
+    if args.batch_size:
+        kb.settings = replace(kb.settings, batch_size=args.batch_size)
+    total = 0
+    for path in args.paths:
+        try:
+            total += sum(1 for _ in iter_files([path]))
+        except MedkbError:
+            total += 1  # reported as a failure by the ingest itself
+    with kb, tqdm(total=total, unit="file", disable=args.no_progress, file=sys.stderr) as bar:
+        report = kb.ingest(args.paths, on_item=lambda: bar.update(1))
+    for _source, reason in report.failures:
+        print(f"failed: {reason}", file=sys.stderr)
+    print(report.summary())
+    return EXIT_FAILURES if report.failed else 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        hits = kb.search(args.query, k=args.k or 10, filters=_filters(args))
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print("no matching passages")
+    for hit in hits:
+        print(f"{hit.rank:>2}. {hit.score:.3f}  {hit.title or hit.source}  [{_ids(hit)}]")
+        print(textwrap.indent(textwrap.fill(hit.text[:400], 100), "    "))
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    with _open(args) as kb:
+        overrides = {"generator": args.generator, "generator_model": args.model, "max_answer_tokens": args.max_tokens}
+        kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
+        answer = kb.ask(args.question, k=args.k, filters=_filters(args))
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_answer(answer))
+    return 0
+
+
+def render_answer(answer: Answer) -> str:
+    """The answer as terminal text: question, answer, numbered sources with their spans, notice."""
+    lines = [f"Q: {answer.question}", f"Task: {answer.task}", ""]
+    lines.append(textwrap.fill(answer.text, 100, replace_whitespace=False) if not answer.abstained else answer.text)
+    if answer.abstained:
+        lines += ["", f"(abstained: {answer.reason})"]
+    lines += [f"(note: {w})" for w in answer.warnings]
+    if answer.citations:
+        lines += ["", "Sources:"]
+    for c in answer.citations:
+        ids = ", ".join(f"{k.upper()} {v}" for k, v in (("pmid", c.pmid), ("doi", c.doi), ("url", c.url)) if v)
+        where = f"{c.section or 'text'}, chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+        lines.append(f"[{c.marker}] {c.title}" + (f" ({ids})" if ids else "") + f" - {where}")
+        quote = c.quote if len(c.quote) <= 240 else c.quote[:237] + "..."
+        lines.append(textwrap.indent(textwrap.fill(f'"{quote}"', 96), "    "))
+    lines += ["", answer.notice]
+    return "\n".join(lines)
+
+
+def _ids(hit: Hit) -> str:
+    parts = [f"{k}:{hit.identifier(k)}" for k in ("pmid", "doi", "url") if hit.identifier(k)]
+    parts.append(f"{hit.section or 'text'} {hit.start}-{hit.end}")
+    return "; ".join(parts)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        stats = kb.stats()
+        failures = kb.failures()
+    if args.json:
+        print(json.dumps({**stats, "failed_sources": [{"source": s, "reason": r} for s, r in failures]}, indent=2))
+    else:
+        for key, value in stats.items():
+            print(f"{key}: {value}")
+        for _source, reason in failures:
+            print(f"failed: {reason}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        problems = kb.check()
+    for problem in problems:
+        print(f"inconsistent: {problem}")
+    if not problems:
+        print("ok: vector index matches kb.sqlite")
+    return EXIT_FAILURES if problems else 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        n = kb.reindex()
+    print(f"rebuilt vector index: {n} vectors")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from kb.registry import default_cache_dir, list_models
+
+    for spec in list_models():
+        print(
+            f"{spec.kind:<9} {spec.name:<30} pip install {' '.join(spec.packages[:1])}"
+            + (" ..." if len(spec.packages) > 1 else "")
+        )
+    print(f"cache directory: {default_cache_dir()} (set MEDKB_CACHE_DIR to change)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

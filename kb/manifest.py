@@ -1,0 +1,78 @@
+"""``manifest.json``: what a knowledge base directory holds and how its index was shaped."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kb.errors import KnowledgeBaseNotFound, SettingsMismatch
+from kb.settings import Settings
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Manifest:
+    settings: Settings
+    embedder_dim: int
+    format_version: int = FORMAT_VERSION
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "created": self.created,
+            "embedder": {"name": self.settings.embedder, "dim": self.embedder_dim},
+            "chunking": {
+                "chunk_tokens": self.settings.chunk_tokens,
+                "chunk_overlap": self.settings.chunk_overlap,
+                "chunker_version": self.settings.index_shape()["chunker_version"],
+            },
+            "index_hash": self.settings.index_hash(),
+            "settings": self.settings.to_dict(),
+        }
+
+    def save(self, directory: Path) -> None:
+        tmp = directory / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, directory / MANIFEST)
+
+    @classmethod
+    def load(cls, directory: Path) -> Manifest:
+        path = directory / MANIFEST
+        if not path.is_file():
+            raise KnowledgeBaseNotFound(f"{directory}: not a medkb knowledge base (no {MANIFEST})")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            settings = Settings.from_dict(data["settings"])
+            manifest = cls(
+                settings=settings,
+                embedder_dim=int(data["embedder"]["dim"]),
+                format_version=int(data["format_version"]),
+                created=str(data.get("created", "")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KnowledgeBaseNotFound(f"{path}: unreadable manifest ({exc})") from exc
+        if manifest.format_version > FORMAT_VERSION:
+            raise KnowledgeBaseNotFound(
+                f"{path}: format version {manifest.format_version} is newer than this medkb understands "
+                f"({FORMAT_VERSION}); upgrade medkb"
+            )
+        if data.get("index_hash") != settings.index_hash():
+            raise KnowledgeBaseNotFound(f"{path}: index_hash does not match its settings (edited by hand?)")
+        return manifest
+
+    def check_compatible(self, requested: Settings) -> None:
+        """Raise SettingsMismatch naming every index-shaping value that differs from ``requested``."""
+        have, want = self.settings.index_shape(), requested.index_shape()
+        diffs = [f"{k}: knowledge base has {have[k]!r}, requested {want[k]!r}" for k in have if have[k] != want[k]]
+        if diffs:
+            raise SettingsMismatch(
+                "knowledge base was built with other index settings (" + "; ".join(diffs) + "); "
+                "open it without those settings or build a new knowledge base"
+            )

@@ -1,0 +1,71 @@
+"""One typed settings object for a knowledge base, saved inside its directory.
+
+The settings that shape the index (embedder, chunking) are hashed into the manifest; opening a knowledge base with
+other values for them raises :class:`~kb.errors.SettingsMismatch` instead of silently mixing vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from kb.errors import MedkbError
+from kb.registry import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
+
+#: Bump when the chunker's behaviour changes, so old indexes are recognised as built differently.
+CHUNKER_VERSION = 1
+
+#: The fields whose values change what is stored in the index.
+INDEX_SHAPING = ("embedder", "chunk_tokens", "chunk_overlap")
+
+
+@dataclass
+class Settings:
+    """Settings of one knowledge base.
+
+    ``embedder``, ``chunk_tokens`` and ``chunk_overlap`` shape the index and are fixed at creation; the others
+    (generator, retrieval depth, abstention threshold, batch size) may change between sessions.
+    """
+
+    embedder: str = DEFAULT_EMBEDDER
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    generator: str = "local"
+    generator_model: str = DEFAULT_GENERATOR
+    top_k: int = 5
+    min_score: float = 0.3
+    max_answer_tokens: int = 200
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise MedkbError(f"chunk_tokens={self.chunk_tokens}: expected at least 16")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise MedkbError(
+                f"chunk_overlap={self.chunk_overlap}: expected 0 <= overlap < chunk_tokens ({self.chunk_tokens})"
+            )
+        if self.top_k < 1:
+            raise MedkbError(f"top_k={self.top_k}: expected a positive integer")
+        if self.batch_size < 1:
+            raise MedkbError(f"batch_size={self.batch_size}: expected a positive integer")
+
+    def index_shape(self) -> dict[str, Any]:
+        """The values that determine what the index holds, with the chunker version."""
+        shape: dict[str, Any] = {name: getattr(self, name) for name in INDEX_SHAPING}
+        shape["chunker_version"] = CHUNKER_VERSION
+        return shape
+
+    def index_hash(self) -> str:
+        blob = json.dumps(self.index_shape(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Build settings from a dict, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,217 @@
+"""medkb's data model: plain dataclasses shared by every stage.
+
+Ids are derived from content, so the same text always gets the same id and re-ingesting it is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Task = Literal["diagnosis", "treatment", "drug", "general"]
+
+#: Metadata keys that are promoted to first-class provenance fields on citations and hits.
+IDENTIFIER_KEYS: tuple[str, ...] = ("pmid", "doi", "pmcid", "url")
+
+
+def content_hash(text: str) -> str:
+    """Hex sha256 of ``text`` (UTF-8), shortened to 32 characters: the id of documents and chunks."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A named span ``text[start:end]`` of a document (a Markdown heading's body, a PDF page, ...)."""
+
+    title: str
+    start: int
+    end: int
+    page: int | None = None
+
+
+@dataclass
+class Document:
+    """One source document as a reader produced it.
+
+    ``source`` names where it came from (file path, with ``#line`` or ``#id`` for multi-record files); a document
+    read again from the same ``source`` with different text replaces the old one. ``sections`` cover ``text``;
+    when empty the whole text is one untitled section.
+    """
+
+    text: str
+    source: str
+    title: str = ""
+    sections: list[Section] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """Content hash of the title and text."""
+        return content_hash(self.title + "\x00" + self.text)
+
+    def section_spans(self) -> list[Section]:
+        """The sections, or one untitled section spanning the whole text."""
+        return self.sections or [Section(title="", start=0, end=len(self.text))]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document: ``document.text[start:end] == text``."""
+
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    section: str = ""
+    page: int | None = None
+    token_count: int = 0
+
+    @property
+    def id(self) -> str:
+        return content_hash(f"{self.doc_id}:{self.start}:{self.end}")
+
+
+@dataclass
+class Hit:
+    """A retrieved chunk with its document's provenance and its score(s)."""
+
+    chunk_id: str
+    doc_id: str
+    text: str
+    score: float
+    title: str = ""
+    section: str = ""
+    start: int = 0
+    end: int = 0
+    page: int | None = None
+    source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    rank: int = 0
+
+    def identifier(self, key: str) -> str | None:
+        value = self.metadata.get(key)
+        return None if value in (None, "") else str(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rank": self.rank,
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "score": round(self.score, 6),
+            "section": self.section,
+            "start": self.start,
+            "end": self.end,
+            "page": self.page,
+            "source": self.source,
+            "text": self.text,
+        }
+        for key in IDENTIFIER_KEYS:
+            out[key] = self.identifier(key)
+        out["published"] = self.metadata.get("published")
+        return out
+
+
+@dataclass
+class Citation:
+    """Where one inline marker ``[n]`` of an answer points: a chunk that was given to the generator."""
+
+    marker: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+    quote: str
+    pmid: str | None = None
+    doi: str | None = None
+    url: str | None = None
+    page: int | None = None
+    source: str = ""
+
+    @classmethod
+    def from_hit(cls, marker: int, hit: Hit) -> Citation:
+        return cls(
+            marker=marker,
+            chunk_id=hit.chunk_id,
+            doc_id=hit.doc_id,
+            title=hit.title,
+            section=hit.section,
+            start=hit.start,
+            end=hit.end,
+            quote=hit.text,
+            pmid=hit.identifier("pmid"),
+            doi=hit.identifier("doi"),
+            url=hit.identifier("url"),
+            page=hit.page,
+            source=hit.source,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "marker": self.marker,
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "pmid": self.pmid,
+            "doi": self.doi,
+            "url": self.url,
+            "section": self.section,
+            "start": self.start,
+            "end": self.end,
+            "page": self.page,
+            "source": self.source,
+            "quote": self.quote,
+        }
+
+
+NOT_ADVICE = (
+    "medkb output is generated from the indexed literature for information only; "
+    "it is not medical advice. Check the cited sources and consult a qualified clinician."
+)
+
+
+@dataclass
+class Answer:
+    """A cited answer. Every ``[n]`` in ``text`` has a matching entry in ``citations``."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    task: Task = "general"
+    abstained: bool = False
+    reason: str = ""
+    evidence: list[Hit] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    notice: str = NOT_ADVICE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "abstained": self.abstained,
+            "reason": self.reason,
+            "task": self.task,
+            "warnings": list(self.warnings),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "evidence": [h.to_dict() for h in self.evidence],
+            "notice": self.notice,
+        }
+
+
+@dataclass
+class PatientContext:
+    """What is known about the patient a question is asked for (all optional)."""
+
+    age: int | None = None
+    sex: str | None = None
+    conditions: list[str] = field(default_factory=list)
+    medications: list[str] = field(default_factory=list)
+    allergies: list[str] = field(default_factory=list)
+    pregnant: bool | None = None
+    notes: str = ""

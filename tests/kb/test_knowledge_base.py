@@ -1,0 +1,119 @@
+"""The facade with fakes: storage, consistency, filters, replacement, bad directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generation.base import EchoGenerator
+from kb import Document, KnowledgeBase, Settings
+from kb.errors import InvalidFilter, KnowledgeBaseExists, KnowledgeBaseNotFound, SettingsMismatch
+from kb.vectors import INDEX_NAME
+
+FAKE = Settings(embedder="hashing")
+
+
+def _kb(path: Path) -> KnowledgeBase:
+    return KnowledgeBase.create(path, FAKE, generator=EchoGenerator())
+
+
+def test_directory_layout_and_reingest_embeds_nothing(tmp_path: Path, docs_dir: Path) -> None:
+    with _kb(tmp_path / "kb") as kb:
+        first = kb.ingest([docs_dir])
+        assert (first.added, first.failed) == (4, 0)
+        assert first.chunks >= 4
+        again = kb.ingest([docs_dir])
+        assert (again.added, again.unchanged, again.chunks) == (0, 4, 0)
+        assert kb.stats()["chunks"] == first.chunks
+    assert {p.name for p in (tmp_path / "kb").iterdir()} >= {"manifest.json", "kb.sqlite", INDEX_NAME}
+
+
+def test_chunk_spans_resolve_to_the_document_text(tmp_path: Path, docs_dir: Path) -> None:
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest([docs_dir])
+        for hit in kb.search("metformin eGFR lactic acidosis", k=10):
+            doc = kb.storage.store.get_document(hit.doc_id)
+            assert doc is not None
+            assert doc.text[hit.start : hit.end] == hit.text
+
+
+def test_open_with_other_index_settings_is_refused(tmp_path: Path) -> None:
+    _kb(tmp_path / "kb").close()
+    with pytest.raises(SettingsMismatch, match="chunk_tokens"):
+        KnowledgeBase.open(tmp_path / "kb", Settings(embedder="hashing", chunk_tokens=64))
+    with pytest.raises(SettingsMismatch, match="embedder"):
+        KnowledgeBase.open(tmp_path / "kb", Settings())
+    with pytest.raises(KnowledgeBaseExists):
+        _kb(tmp_path / "kb")
+
+
+@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir(), lambda p: p.write_text("x")])
+def test_wrong_directory(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "nokb"
+    make(target)
+    with pytest.raises(KnowledgeBaseNotFound, match=str(target)):
+        KnowledgeBase.open(target)
+
+
+def test_filters_return_k_results_whenever_k_match(tmp_path: Path) -> None:
+    docs = [
+        Document(
+            text=f"Common text about hypertension number {i}.",
+            source=f"mem#{i}",
+            title=f"doc {i}",
+            metadata={"published": str(2000 + i), "journal": "A" if i % 10 == 0 else "B"},
+        )
+        for i in range(60)
+    ]
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest(docs)
+        hits = kb.search("hypertension", k=5, filters={"journal": "A"})
+        assert len(hits) == 5  # 6 chunks have journal A; all far from the top of an unfiltered search is fine
+        assert all(h.metadata["journal"] == "A" for h in hits)
+        ranged = kb.search("hypertension", k=50, filters={"published_from": "2010", "published_to": "2019"})
+        assert sorted(h.metadata["published"] for h in ranged) == [str(y) for y in range(2010, 2020)]
+        assert kb.search("hypertension", k=5, filters={"journal": "C"}) == []
+        with pytest.raises(InvalidFilter, match="published_from"):
+            kb.search("x", filters={"published_from": "last year"})
+
+
+def test_changed_document_replaces_old_chunks(tmp_path: Path, docs_dir: Path) -> None:
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest([docs_dir])
+        (docs_dir / "asthma.txt").write_text("Asthma diagnosis\n\nSpirometry with bronchodilator reversibility.\n")
+        report = kb.ingest([docs_dir])
+        assert (report.added, report.replaced, report.unchanged) == (1, 1, 3)
+        texts = [h.text for h in kb.search("asthma", k=50)]
+        assert not any("variable expiratory" in t for t in texts)
+        assert any("reversibility" in t for t in texts)
+        assert kb.stats()["documents"] == 4
+        assert kb.check() == []
+
+
+def test_vector_index_rebuilt_when_missing_or_stale(tmp_path: Path, docs_dir: Path) -> None:
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest([docs_dir])
+        n = kb.stats()["chunks"]
+    (tmp_path / "kb" / INDEX_NAME).unlink()
+    with KnowledgeBase.open(tmp_path / "kb") as kb:
+        assert kb.storage.index.ntotal == n
+        assert kb.check() == []
+        assert kb.reindex() == n
+
+
+def test_bad_inputs_are_recorded_and_the_rest_go_in(tmp_path: Path, docs_dir: Path) -> None:
+    (docs_dir / "broken.pdf").write_bytes(b"this is not a pdf")
+    (docs_dir / "empty.txt").write_text("")
+    (docs_dir / "notes.docx").write_bytes(b"PK\x03\x04")
+    with (docs_dir / "papers.jsonl").open("a") as fh:
+        fh.write("{not json\n")
+    with _kb(tmp_path / "kb") as kb:
+        report = kb.ingest([docs_dir, tmp_path / "missing"])
+        reasons = " | ".join(r for _, r in report.failures)
+        assert report.added == 4
+        assert report.failed == 5
+        for expected in ("broken.pdf", "empty.txt", "notes.docx", "papers.jsonl#L3", "missing"):
+            assert expected in reasons
+        assert len(kb.failures()) == 5
+        assert kb.stats()["documents"] == 4
