@@ -117,3 +117,38 @@ def test_bad_inputs_are_recorded_and_the_rest_go_in(tmp_path: Path, docs_dir: Pa
             assert expected in reasons
         assert len(kb.failures()) == 5
         assert kb.stats()["documents"] == 4
+
+
+class _FailingEmbedder:
+    """Hashing embedder that breaks on its n-th batch, like a crash in the middle of an ingest."""
+
+    def __init__(self, fail_on: int) -> None:
+        from retrieval.embedders import HashingEmbedder
+
+        self._inner = HashingEmbedder()
+        self.name = "hashing"
+        self.dim = self._inner.dim
+        self.count_tokens = self._inner.count_tokens
+        self.embed_query = self._inner.embed_query
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise RuntimeError("embedder crashed")
+        return self._inner.embed_documents(texts)
+
+
+def test_a_crash_loses_only_the_batch_in_flight(tmp_path: Path) -> None:
+    docs = [Document(text=f"Document {i} about asthma.", source=f"mem#{i}") for i in range(5)]
+    kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", batch_size=1), embedder=_FailingEmbedder(3))
+    with pytest.raises(RuntimeError, match="crashed"):
+        kb.ingest(docs)
+    kb.close()
+    with KnowledgeBase.open(tmp_path / "kb") as again:
+        assert again.stats()["documents"] == 2
+        assert again.check() == []
+        report = again.ingest(docs)
+        assert (report.added, report.unchanged) == (3, 2)
+        assert again.stats()["documents"] == 5

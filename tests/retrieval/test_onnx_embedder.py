@@ -1,0 +1,65 @@
+"""OnnxEmbedder against sentence-transformers on the real bundled model: same vectors, same token counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime", reason="OnnxEmbedder needs onnxruntime")
+pytest.importorskip("onnx", reason="exporting to ONNX needs the onnx package")
+
+from kb.registry import resolve_model  # noqa: E402
+from retrieval.onnx_embedder import OnnxEmbedder  # noqa: E402
+
+TEXTS = [
+    "Metformin is contraindicated when eGFR is below 30 mL/min/1.73 m2.",
+    "asthma",
+    "",
+    "   leading and trailing spaces   ",
+    "What is the first-line treatment for community-acquired pneumonia in adults?",
+    "Warfarin bleeding risk rises with NSAIDs such as ibuprofen; monitor the INR closely.",
+    "糖尿病患者应该如何控制血糖？",
+    "高血压是心血管疾病的主要危险因素之一。",
+    "Le paracétamol est contre-indiqué en cas d'insuffisance hépatique sévère.",
+    "HbA1c ≥ 6.5 % (48 mmol/mol) — diagnostic threshold; β-blockers & α-agonists.",
+    "COVID-19 mRNA vaccines: BNT162b2 and mRNA-1273 efficacy > 90%.",
+    "Amoxicillin is a penicillin antibiotic. Patients with penicillin allergy should not receive it. " * 30,
+    "Randomised controlled trial of statins in the elderly. " * 60,
+    "Spirometry shows variable expiratory airflow limitation.",
+    "Q: Does aspirin reduce colorectal cancer risk?\nA: Long-term use may lower it.",
+    "🩺 stethoscope emoji and symbols ±×÷",
+    "Hypokalaemia, hyponatraemia and hypomagnesaemia after loop diuretics.",
+    "The patient (72 y, male) presented with dyspnoea, orthopnoea and bilateral ankle oedema.",
+    "x",
+    "Lorem ipsum dolor sit amet " * 100,
+]
+
+
+@pytest.mark.e2e
+def test_matches_sentence_transformers(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    emb = OnnxEmbedder(cache_dir=tmp_path, batch_size=4)
+    assert emb.name == "all-MiniLM-L6-v2"
+    assert emb.dim == 384
+    assert (tmp_path / "onnx" / "all-MiniLM-L6-v2" / "model.onnx").is_file()
+
+    st = SentenceTransformer(str(resolve_model("all-MiniLM-L6-v2")), device="cpu", local_files_only=True)
+    assert max(emb.count_tokens(t) for t in TEXTS) > st.max_seq_length  # truncation is exercised
+    for text in TEXTS:
+        expected = len(st.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        assert emb.count_tokens(text) == expected, text
+
+    vecs = emb.embed_documents(TEXTS)
+    assert vecs.shape == (len(TEXTS), 384) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+    # Rows come back in input order although batches are formed by length.
+    one_by_one = np.stack([emb.embed_query(t) for t in TEXTS])
+    assert float((vecs * one_by_one).sum(axis=1).min()) >= 0.9999
+
+    reference = st.encode(TEXTS, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    assert float((vecs * reference).sum(axis=1).min()) >= 0.9999
+    assert emb.embed_documents([]).shape == (0, 384)
