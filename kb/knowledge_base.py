@@ -75,7 +75,9 @@ class KnowledgeBase:
         settings = settings or Settings()
         if embedder is not None and embedder.name != settings.embedder:
             settings = replace(settings, embedder=embedder.name)
-        embedder = embedder or make_embedder(settings.embedder, batch_size=settings.batch_size)
+        embedder = embedder or make_embedder(
+            settings.embedder, batch_size=settings.batch_size, backend=settings.embedder_backend
+        )
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(settings=settings, embedder_dim=embedder.dim)
         storage = Storage(directory, manifest.embedder_dim, create=True)
@@ -104,7 +106,10 @@ class KnowledgeBase:
             raise SettingsMismatch(
                 f"embedder {embedder.name!r} given, but {directory} was built with {manifest.settings.embedder!r}"
             )
-        embedder = embedder or make_embedder(manifest.settings.embedder, batch_size=manifest.settings.batch_size)
+        chosen = settings or manifest.settings
+        embedder = embedder or make_embedder(
+            manifest.settings.embedder, batch_size=chosen.batch_size, backend=chosen.embedder_backend
+        )
         storage = Storage(directory, manifest.embedder_dim)
         return cls(directory, manifest, storage, embedder, generator, settings)
 

@@ -27,9 +27,12 @@ class Settings:
 
     ``embedder``, ``chunk_tokens`` and ``chunk_overlap`` shape the index and are fixed at creation; the others
     (generator, retrieval depth, abstention threshold, batch size) may change between sessions.
+    ``embedder_backend`` picks how a sentence-transformers embedder runs: ``onnx`` (default; the same weights
+    exported once to ONNX) or ``torch``; both give the same vectors to float rounding.
     """
 
     embedder: str = DEFAULT_EMBEDDER
+    embedder_backend: str = "onnx"
     chunk_tokens: int = 200
     chunk_overlap: int = 32
     generator: str = "local"
@@ -48,6 +51,8 @@ class Settings:
             )
         if self.top_k < 1:
             raise MedkbError(f"top_k={self.top_k}: expected a positive integer")
+        if self.embedder_backend not in ("onnx", "torch"):
+            raise MedkbError(f"embedder_backend={self.embedder_backend!r}: expected 'onnx' or 'torch'")
         if self.batch_size < 1:
             raise MedkbError(f"batch_size={self.batch_size}: expected a positive integer")
 

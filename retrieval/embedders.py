@@ -113,9 +113,10 @@ class HashingEmbedder:
 EMBEDDERS: dict[str, Callable[..., Embedder]] = {"hashing": HashingEmbedder}
 
 
-def make_embedder(name: str, *, batch_size: int = 64) -> Embedder:
+def make_embedder(name: str, *, batch_size: int = 64, backend: str = "onnx") -> Embedder:
     """An embedder for ``name``: a built-in ("hashing"), a dotted path ``package.module:Class`` to a user's own,
-    or a model registry name / local directory for sentence-transformers."""
+    or a model registry name / local directory for sentence-transformers, run by ONNX Runtime (``backend="onnx"``,
+    the default) or PyTorch (``backend="torch"``)."""
     if name in EMBEDDERS:
         return EMBEDDERS[name]()
     if ":" in name and not Path(name).exists():
@@ -128,4 +129,8 @@ def make_embedder(name: str, *, batch_size: int = 64) -> Embedder:
         if not isinstance(embedder, Embedder):
             raise MedkbError(f"embedder {name!r}: {attr} does not implement the Embedder protocol")
         return embedder
+    if backend == "onnx":
+        from retrieval.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(name, batch_size=min(batch_size, 16))
     return SentenceTransformerEmbedder(name, batch_size=batch_size)

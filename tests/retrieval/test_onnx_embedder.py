@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 pytest.importorskip("onnxruntime", reason="OnnxEmbedder needs onnxruntime")
 pytest.importorskip("onnx", reason="exporting to ONNX needs the onnx package")
 
+from kb.errors import MedkbError  # noqa: E402
 from kb.registry import resolve_model  # noqa: E402
 from retrieval.onnx_embedder import OnnxEmbedder  # noqa: E402
 
@@ -63,3 +65,35 @@ def test_matches_sentence_transformers(tmp_path: Path) -> None:
     reference = st.encode(TEXTS, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
     assert float((vecs * reference).sum(axis=1).min()) >= 0.9999
     assert emb.embed_documents([]).shape == (0, 384)
+
+    # A current export is reused; one recorded for other weights is redone.
+    export = tmp_path / "onnx" / "all-MiniLM-L6-v2"
+    stamp = (export / "model.onnx").stat().st_mtime_ns
+    assert OnnxEmbedder(cache_dir=tmp_path).dim == 384
+    assert (export / "model.onnx").stat().st_mtime_ns == stamp
+    manifest = json.loads((export / "export.json").read_text(encoding="utf-8"))
+    (export / "export.json").write_text(json.dumps({**manifest, "source_sha256": "0" * 64}), encoding="utf-8")
+    again = OnnxEmbedder(cache_dir=tmp_path)
+    assert float(again.embed_query(TEXTS[0]) @ vecs[0]) >= 0.9999
+    assert json.loads((export / "export.json").read_text(encoding="utf-8")) == manifest
+    assert sorted(p.name for p in export.iterdir()) == ["export.json", "model.onnx"]  # no temp files left
+
+
+def test_rejects_models_that_are_not_mean_pooled(tmp_path: Path) -> None:
+    model = tmp_path / "cls-model"
+    (model / "1_Pooling").mkdir(parents=True)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    (model / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    pooling = {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}
+    (model / "1_Pooling" / "config.json").write_text(json.dumps(pooling), encoding="utf-8")
+    emb = OnnxEmbedder(str(model), cache_dir=tmp_path)  # construction reads nothing
+    with pytest.raises(MedkbError, match="mean-pooling BERT-style"):
+        _ = emb.dim
+
+    modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    (model / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+    with pytest.raises(MedkbError, match="mean-pooling BERT-style"):
+        OnnxEmbedder(str(model), cache_dir=tmp_path).embed_documents(["x"])
