@@ -298,7 +298,8 @@ def _export(source: _Source, path: Path) -> dict[str, str]:
             opset_version=_OPSET,
             do_constant_folding=True,
         )
-    import onnxruntime as ort
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime is imported
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, check)[0]
@@ -324,7 +325,7 @@ def _example_inputs(batch: int = 2, length: int = 16) -> dict[str, np.ndarray]:
 
 def _open(source: _Source, onnx_path: Path, threads: int | None) -> _Runtime:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # before onnxruntime is imported
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
     from tokenizers import Tokenizer
 
     options = ort.SessionOptions()
