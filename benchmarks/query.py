@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -81,4 +82,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        # `python benchmarks/query.py` puts benchmarks/ first on sys.path, where ingest.py would shadow the
+        # ``ingest`` package: run again with -P, which leaves the script's folder off sys.path.
+        os.execv(sys.executable, [sys.executable, "-P", *sys.argv])
     main()
