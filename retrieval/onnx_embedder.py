@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kb.errors import MedkbError, ModelNotAvailable
+from kb.registry import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -196,14 +197,6 @@ def _read_source(model_dir: Path) -> _Source:
     return _Source(transformer_dir, transformer_dir / "model.safetensors", max_seq_length, int(config["hidden_size"]))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as src:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _ensure_export(source: _Source, folder: Path) -> Path:
     """``folder/model.onnx``, exported from ``source`` unless a current export is already there.
 
@@ -212,7 +205,7 @@ def _ensure_export(source: _Source, folder: Path) -> Path:
     """
     target = folder / MODEL_FILE
     manifest_path = folder / EXPORT_MANIFEST
-    wanted = {"format": EXPORT_FORMAT, "source_sha256": _sha256(source.weights)}
+    wanted = {"format": EXPORT_FORMAT, "source_sha256": file_sha256(source.weights)}
     if target.is_file() and manifest_path.is_file():
         try:
             recorded = json.loads(manifest_path.read_text(encoding="utf-8"))
