@@ -22,19 +22,21 @@ import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ingest.readers.base import Reader, RecordError
+from ingest.readers.base import Deletion, Reader, ReadItem, RecordError
 from ingest.readers.html import HtmlReader
 from ingest.readers.jsonl import JsonlReader
 from ingest.readers.markdown import MarkdownReader
 from ingest.readers.pdf import PdfReader
 from ingest.readers.text import TextReader
 from kb.errors import ReaderError
-from kb.types import Document
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
+    "Deletion",
+    "ReadItem",
     "Reader",
     "RecordError",
+    "extension_of",
     "iter_files",
     "load_reader",
     "read_path",
@@ -67,7 +69,7 @@ def supported_extensions() -> list[str]:
 def register_reader(ext: str, reader: Reader | str) -> None:
     """Use ``reader`` (an object with ``read(path)``, or a ``"package.module:ClassName"`` path) for ``ext``."""
     ext = ext.lower() if ext.startswith(".") else "." + ext.lower()
-    if len(ext) < 2 or "/" in ext:
+    if len(ext) < 2 or "/" in ext or ext.endswith("."):
         raise ReaderError(f"cannot register a reader for {ext!r}: expected a file extension such as '.xml'")
     if isinstance(reader, str):
         reader = load_reader(reader)
@@ -96,9 +98,18 @@ def load_reader(dotted: str) -> Reader:
     return reader
 
 
+def extension_of(path: Path) -> str:
+    """``path``'s extension as the registry knows it: a registered double suffix (``.xml.gz``, ``.tar.gz``) wins
+    over the last suffix alone."""
+    double = "".join(path.suffixes[-2:]).lower()
+    if len(path.suffixes) >= 2 and double in _READERS:
+        return double
+    return path.suffix.lower()
+
+
 def reader_for(path: Path) -> Reader:
     """The reader for ``path``'s extension (case-insensitive); `ReaderError` when there is none."""
-    ext = path.suffix.lower()
+    ext = extension_of(path)
     reader = _READERS.get(ext)
     if reader is None:
         kind = f"extension {ext!r}" if ext else "no extension"
@@ -106,7 +117,7 @@ def reader_for(path: Path) -> Reader:
     return reader
 
 
-def read_path(path: Path) -> Iterator[Document | RecordError]:
+def read_path(path: Path) -> Iterator[ReadItem]:
     """Documents (and, for multi-record files, `RecordError` items) read from one file."""
     return reader_for(path).read(path)
 

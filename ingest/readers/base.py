@@ -28,12 +28,36 @@ class RecordError:
     reason: str
 
 
+@dataclass(frozen=True)
+class Deletion:
+    """An update file's instruction to withdraw a document read earlier (a PubMed ``DeleteCitation``).
+
+    Every stored document whose ``source`` equals ``source`` (``pubmed:12345``) is removed; ``reason`` says where
+    the instruction came from.
+    """
+
+    source: str
+    reason: str = ""
+
+
+#: What a reader yields: documents, per-record errors and deletions.
+ReadItem = Document | RecordError | Deletion
+
+
 @runtime_checkable
 class Reader(Protocol):
     """Turns one file into documents. A file that cannot be read at all raises `ReaderError`; a bad record
-    inside a multi-record file is yielded as a `RecordError` so the caller can record it and carry on."""
+    inside a multi-record file is yielded as a `RecordError` so the caller can record it and carry on.
 
-    def read(self, path: Path) -> Iterator[Document | RecordError]: ...
+    Readers stream: they yield as they parse and never hold a whole multi-record file in memory. A reader may
+    raise `ReaderError` after yielding some documents (a truncated file); those documents stand.
+
+    Records with a stable identity use it as ``Document.source`` (``pubmed:<PMID>``, ``pmc:<PMCID>``,
+    ``dailymed:<set id>``), so a newer copy read from another file replaces the older one. An integer
+    ``metadata["version"]`` orders copies of the same source: an older version never replaces a newer one.
+    """
+
+    def read(self, path: Path) -> Iterator[ReadItem]: ...
 
 
 def read_bytes(path: Path) -> bytes:
