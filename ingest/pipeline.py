@@ -1,13 +1,24 @@
-"""Ingestion: read -> skip what is already stored -> chunk -> embed -> commit, in batches.
+"""Ingestion: read -> skip what is already stored -> chunk -> embed -> commit, in batches, streaming.
 
-Documents are keyed by content hash, so unchanged input embeds nothing. A document read again from the same
-source with other text replaces the old one in the same transaction. A file that cannot be read is recorded as a
-failure with its reason and the rest carry on.
+- **Incremental.** A file read completely is recorded with its size, mtime and sha256; the next run skips it
+  without reading it while it is unchanged. Documents are keyed by content hash, so a record already stored embeds
+  nothing. A changed file is read again: its changed records replace their older versions (same ``source``) and
+  records it no longer holds are deleted, in the transaction that records the file as read.
+- **Versions and deletions.** A record with an integer ``metadata["version"]`` never replaces a newer stored version
+  of the same source (DailyMed set ids); a reader's `Deletion` (PubMed ``DeleteCitation``) removes that source.
+- **Resumable.** Each batch is one SQLite transaction and a file counts as read only once its last record is
+  committed, so a run killed at any point and started again ends with exactly what an uninterrupted run stores.
+- **Failures** are recorded with their reasons and the rest carry on; nothing stored earlier is lost because a file
+  went bad.
+- **Streaming.** Records flow from the reader one at a time; memory is bounded by the batch size, not by the size
+  of a file or of the corpus.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,15 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from ingest.chunking import Chunker
-from ingest.readers import RecordError, iter_files, read_path
+from ingest.readers import Deletion, Reader, ReadItem, RecordError, iter_files, reader_for
 from kb.errors import ReaderError
 from kb.protocols import Embedder
 from kb.storage import Storage
+from kb.store import FileState, NewDocument
 from kb.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
 Item = Path | str | Document
+Transform = Callable[[Document], Document]
 
 
 @dataclass
@@ -34,137 +47,272 @@ class IngestReport:
     added: int = 0
     replaced: int = 0
     unchanged: int = 0
+    superseded: int = 0
+    deleted: int = 0
     failed: int = 0
     chunks: int = 0
+    chunks_removed: int = 0
+    files_read: int = 0
+    files_unchanged: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        extra = f", {self.superseded} superseded by a newer version" if self.superseded else ""
+        extra += f", {self.deleted} deleted" if self.deleted else ""
         return (
-            f"documents: {self.added} added ({self.replaced} replacing older versions), {self.unchanged} unchanged, "
-            f"{self.failed} failed; chunks: {self.chunks} added; {self.seconds:.1f} s"
+            f"files: {self.files_read} read, {self.files_unchanged} unchanged; documents: {self.added} added "
+            f"({self.replaced} replacing older versions), {self.unchanged} unchanged{extra}, {self.failed} failed; "
+            f"chunks: {self.chunks} added, {self.chunks_removed} removed; {self.seconds:.1f} s"
         )
 
 
 @dataclass
 class _Pending:
-    docs: list[tuple[Document, list[Chunk]]] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
+    """What the next transaction will write."""
+
+    docs: dict[str, tuple[Document, list[Chunk], str | None]] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
+    files_done: list[FileState] = field(default_factory=list)
+    files_forgotten: list[str] = field(default_factory=list)
+    n_chunks: int = 0
 
-    @property
-    def n_chunks(self) -> int:
-        return sum(len(c) for _, c in self.docs)
+    def by_source(self, source: str) -> list[str]:
+        return [doc_id for doc_id, (doc, _, _) in self.docs.items() if doc.source == source]
+
+    def drop(self, doc_id: str) -> None:
+        _, chunks, _ = self.docs.pop(doc_id)
+        self.n_chunks -= len(chunks)
+
+    def empty(self) -> bool:
+        return not (
+            self.docs or self.deleted or self.failures or self.cleared or self.files_done or self.files_forgotten
+        )
+
+
+@dataclass
+class _FileRun:
+    """Bookkeeping for the file being read: which stored documents it still holds."""
+
+    origin: str
+    track: bool
+    seen: set[str] = field(default_factory=set)
+    records: int = 0
 
 
 class Ingestor:
-    """Feeds documents into a :class:`~kb.storage.Storage`, embedding only what is new."""
+    """Feeds documents into a :class:`~kb.storage.Storage`, embedding only what is new.
 
-    def __init__(self, storage: Storage, embedder: Embedder, chunker: Chunker, *, batch_size: int = 64) -> None:
+    ``reader`` forces one reader for every file (a named corpus); by default each file's extension picks it.
+    ``transform`` is applied to every document before anything is stored or embedded (de-identification).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        embedder: Embedder,
+        chunker: Chunker,
+        *,
+        batch_size: int = 64,
+        reader: Reader | None = None,
+        transform: Transform | None = None,
+    ) -> None:
         self.storage = storage
+        self.store = storage.store
         self.embedder = embedder
         self.chunker = chunker
         self.batch_size = batch_size
+        self.reader = reader
+        self.transform = transform
 
-    def run(self, items: Iterable[Item], on_item: Callable[[], None] | None = None) -> IngestReport:
+    def run(
+        self, items: Iterable[Item], on_item: Callable[[], None] | None = None, *, sync: bool = False
+    ) -> IngestReport:
         """Ingest paths (files or directories, walked) and/or Document objects; ``on_item`` is called after each
-        file or document given."""
+        file or document given. With ``sync``, documents read earlier from files under a given directory that no
+        longer exist are deleted."""
         started = time.perf_counter()
-        report = IngestReport()
-        pending = _Pending()
+        self._report = report = IngestReport()
+        self._pending = _Pending()
         try:
-            for source, records in self._records(items):
-                for record in records:
-                    if isinstance(record, RecordError):
-                        reason = (
-                            record.reason
-                            if record.reason.startswith(record.source)
-                            else f"{record.source}: {record.reason}"
-                        )
-                        self._fail(report, pending, record.source, reason)
-                    else:
-                        self._add(record, report, pending)
-                    if pending.n_chunks >= self.batch_size:
-                        self._commit(pending, report)
-                        pending = _Pending()
-                if source is not None:
-                    pending.cleared.append(source)
-                if on_item:
-                    on_item()
-            self._commit(pending, report)
+            for item in items:
+                if isinstance(item, Document):
+                    self._add(item, None)
+                    self._maybe_commit()
+                    if on_item:
+                        on_item()
+                    continue
+                for path in self._files(item):
+                    self._ingest_file(path)
+                    if on_item:
+                        on_item()
+                if sync and Path(item).is_dir():
+                    self._sync_directory(Path(item))
+            self._commit()
         finally:
             self.storage.flush()
             report.seconds = time.perf_counter() - started
         log.info("ingest: %s", report.summary())
         return report
 
-    def _records(self, items: Iterable[Item]) -> Iterator[tuple[str | None, Iterable[Document | RecordError]]]:
-        """(file path or None, its records); an unreadable file yields one RecordError."""
-        for item in items:
-            if isinstance(item, Document):
-                yield None, [item]
-                continue
-            try:
-                files = list(iter_files([Path(item)]))
-            except ReaderError as exc:
-                yield None, [RecordError(source=str(item), reason=str(exc))]
-                continue
-            for path in files:
-                yield str(path), self._read_file(path)
+    # -- files -------------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _read_file(path: Path) -> list[Document | RecordError]:
+    def _files(self, item: Path | str) -> Iterator[Path]:
         try:
-            return list(read_path(path))
+            yield from iter_files([Path(item)])
         except ReaderError as exc:
-            return [RecordError(source=str(path), reason=str(exc))]
+            self._fail(str(item), str(exc))
+
+    def _ingest_file(self, path: Path) -> None:
+        origin = str(path.resolve())
+        try:
+            stat = path.stat()
+            previous = self.store.file_state(origin)
+            if previous and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                self._report.files_unchanged += 1
+                return
+            digest = _sha256(path)
+        except OSError as exc:
+            self._fail(str(path), f"{path}: cannot read ({exc.strerror or exc})")
+            return
+        state = FileState(origin, stat.st_size, stat.st_mtime_ns, digest)
+        if previous and previous.sha256 == digest:
+            self.store.touch_file(state)
+            self._report.files_unchanged += 1
+            return
+        run = _FileRun(origin, track=bool(self.store.document_ids_for_origin(origin)))
+        try:
+            for record in self._read(path):
+                self._record(record, run)
+                self._maybe_commit()
+        except ReaderError as exc:
+            self._fail(str(path), str(exc))
+            return
         except Exception as exc:  # a reader bug must not stop the other files; record it with its type
             log.exception("reader crashed on %s", path)
-            return [RecordError(source=str(path), reason=f"{path}: {type(exc).__name__}: {exc}")]
+            self._fail(str(path), f"{path}: {type(exc).__name__}: {exc}")
+            return
+        self._report.files_read += 1
+        if run.track:
+            gone = set(self._pending.deleted)
+            stale = [d for d in self.store.document_ids_for_origin(origin) if d not in run.seen and d not in gone]
+            self._delete(stale)
+        self._pending.cleared.append(str(path))
+        self._pending.files_done.append(FileState(origin, state.size, state.mtime_ns, digest, run.records))
 
-    def _fail(self, report: IngestReport, pending: _Pending, source: str, reason: str) -> None:
+    def _read(self, path: Path) -> Iterator[ReadItem]:
+        reader = self.reader or reader_for(path)
+        return iter(reader.read(path))
+
+    def _record(self, record: ReadItem, run: _FileRun) -> None:
+        if isinstance(record, RecordError):
+            reason = record.reason if record.reason.startswith(record.source) else f"{record.source}: {record.reason}"
+            self._fail(record.source, reason)
+        elif isinstance(record, Deletion):
+            ids = self.store.document_ids_for_source(record.source) + self._pending.by_source(record.source)
+            self._delete(ids)
+        else:
+            run.records += 1
+            doc_id = self._add(record, run.origin)
+            if doc_id and run.track:
+                run.seen.add(doc_id)
+
+    def _sync_directory(self, root: Path) -> None:
+        prefix = str(root.resolve()) + os.sep
+        for origin in self.store.origins():
+            if origin.startswith(prefix) and not Path(origin).exists():
+                log.info("sync: %s is gone; deleting its documents", origin)
+                self._delete(self.store.document_ids_for_origin(origin))
+                self._pending.files_forgotten.append(origin)
+        self._maybe_commit()
+
+    # -- documents ---------------------------------------------------------------------------------------------------
+
+    def _fail(self, source: str, reason: str) -> None:
         log.warning("skipped %s", reason)
-        report.failed += 1
-        report.failures.append((source, reason))
-        pending.failures.append((source, reason))
+        self._report.failed += 1
+        self._report.failures.append((source, reason))
+        self._pending.failures.append((source, reason))
 
-    def _add(self, doc: Document, report: IngestReport, pending: _Pending) -> None:
+    def _delete(self, doc_ids: Iterable[str]) -> None:
+        for doc_id in dict.fromkeys(doc_ids):
+            if doc_id in self._pending.docs:
+                self._pending.drop(doc_id)
+                self._report.added -= 1
+            else:
+                self._pending.deleted.append(doc_id)
+            self._report.deleted += 1
+
+    def _add(self, doc: Document, origin: str | None) -> str | None:
+        """Queue ``doc`` unless it is stored already or superseded; returns its id when it is (or will be) stored."""
+        if self.transform is not None:
+            doc = self.transform(doc)
         if not doc.text.strip():
-            self._fail(report, pending, doc.source, f"{doc.source}: document has no text")
-            return
+            self._fail(doc.source, f"{doc.source}: document has no text")
+            return None
         doc_id = doc.id
-        if doc_id in pending.ids or self.storage.store.has_document(doc_id):
-            report.unchanged += 1
-            return
-        older = [d for d in self.storage.store.document_ids_for_source(doc.source) if d != doc_id]
+        pending = self._pending
+        if doc_id in pending.docs or self.store.has_document(doc_id):
+            self._report.unchanged += 1
+            return doc_id
+        stored = self.store.versions_for_source(doc.source)
+        stored.update({d: pending.docs[d][0].metadata.get("version") for d in pending.by_source(doc.source)})
+        version = doc.metadata.get("version")
+        if isinstance(version, int) and any(isinstance(v, int) and v > version for v in stored.values()):
+            log.debug("%s: version %s is older than the stored one; skipped", doc.source, version)
+            self._report.superseded += 1
+            return None
         chunks = self.chunker.chunk(doc)
         if not chunks:
-            self._fail(report, pending, doc.source, f"{doc.source}: no text to index after chunking")
-            return
-        pending.replaced += older
-        report.replaced += bool(older)
-        pending.docs.append((doc, chunks))
-        pending.ids.add(doc_id)
-        report.added += 1
+            self._fail(doc.source, f"{doc.source}: no text to index after chunking")
+            return None
+        if stored:
+            self._report.replaced += 1
+            self._report.deleted -= len(stored)  # replacements are not counted as deletions
+            self._delete(stored)
+        pending.docs[doc_id] = (doc, chunks, origin)
+        pending.n_chunks += len(chunks)
+        self._report.added += 1
+        return doc_id
 
-    def _commit(self, pending: _Pending, report: IngestReport) -> None:
-        if not (pending.docs or pending.replaced or pending.failures or pending.cleared):
+    # -- commits -----------------------------------------------------------------------------------------------------
+
+    def _maybe_commit(self) -> None:
+        if self._pending.n_chunks >= self.batch_size or len(self._pending.deleted) >= 10 * self.batch_size:
+            self._commit()
+
+    def _commit(self) -> None:
+        pending, self._pending = self._pending, _Pending()
+        if pending.empty():
             return
-        texts = [_embedding_text(doc, c) for doc, chunks in pending.docs for c in chunks]
+        entries = list(pending.docs.values())
+        texts = [_embedding_text(doc, c) for doc, chunks, _ in entries for c in chunks]
         vectors = self.embedder.embed_documents(texts) if texts else np.zeros((0, 0), np.float32)
         batch, offset = [], 0
-        for doc, chunks in pending.docs:
-            batch.append((doc, chunks, vectors[offset : offset + len(chunks)]))
+        for doc, chunks, origin in entries:
+            batch.append(NewDocument(doc, chunks, vectors[offset : offset + len(chunks)], origin))
             offset += len(chunks)
-        failed_sources = {s for s, _ in pending.failures}
-        report.chunks += self.storage.write_batch(
+        failed = {s for s, _ in pending.failures}
+        added, removed = self.storage.write_batch(
             batch,
-            replaced_doc_ids=pending.replaced,
+            deleted_doc_ids=pending.deleted,
             failures=pending.failures,
-            cleared_failures=[s for s in pending.cleared if s not in failed_sources],
+            cleared_failures=[s for s in pending.cleared if s not in failed],
+            files_done=pending.files_done,
+            files_forgotten=pending.files_forgotten,
         )
+        self._report.chunks += added
+        self._report.chunks_removed += removed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _embedding_text(doc: Document, chunk: Chunk) -> str:

@@ -85,10 +85,20 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--until", help="published on or before YYYY[-MM[-DD]]")
 
     p = with_kb(sub.add_parser("ingest", help="add files or directories to a knowledge base (created if missing)"))
-    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("paths", nargs="*", type=Path)
+    p.add_argument("--corpus", help="a named corpus from `medkb corpus list` (fetched, or found locally)")
+    p.add_argument("--dest", type=Path, help="where --corpus files were fetched to (default: the cache)")
+    p.add_argument("--reader", help="read every file with this reader (default: by file extension)")
+    p.add_argument("--sync", action="store_true", help="delete documents of files gone from the given directories")
+    p.add_argument(
+        "--deidentify",
+        action="store_true",
+        help="replace patient identifiers (HIPAA Safe Harbor) with placeholders before anything is stored",
+    )
     p.add_argument("--embedder", default=None, help="embedder for a new knowledge base (registry name or directory)")
     p.add_argument("--chunk-tokens", type=int, default=None)
     p.add_argument("--chunk-overlap", type=int, default=None)
+    p.add_argument("--index", choices=("flat", "hnsw"), default=None, help="vector index of a new knowledge base")
     p.add_argument("--batch-size", type=int, default=None, help="chunks embedded and committed per transaction")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_ingest)
@@ -110,10 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_stats)
 
-    p = with_kb(sub.add_parser("check", help="verify that the vector index matches kb.sqlite"))
+    p = with_kb(sub.add_parser("check", help="verify kb.sqlite and that every index matches it"))
     p.set_defaults(func=_check)
 
     p = with_kb(sub.add_parser("reindex", help="rebuild the vector index from kb.sqlite"))
+    p.add_argument("--index", choices=("flat", "hnsw"), default=None, help="switch the vector index type")
     p.set_defaults(func=_reindex)
 
     p = sub.add_parser("models", help="list the models medkb can load offline")
@@ -143,25 +154,45 @@ def _ingest(args: argparse.Namespace) -> int:
     from kb.knowledge_base import KnowledgeBase
     from kb.manifest import MANIFEST
 
+    paths: list[Path] = list(args.paths)
+    reader = args.reader
+    if args.corpus:
+        from corpora.registry import get_corpus
+
+        entry = get_corpus(args.corpus)
+        paths += entry.local_files(args.dest)
+        reader = reader or entry.reader
+    elif not paths:
+        raise MedkbError("nothing to ingest: give files or directories, or --corpus NAME")
     if (args.kb / MANIFEST).exists():
-        if args.embedder or args.chunk_tokens or args.chunk_overlap:
-            log.warning("%s exists: --embedder/--chunk-* apply only when creating a knowledge base", args.kb)
+        if args.embedder or args.chunk_tokens or args.chunk_overlap or args.index:
+            log.warning("%s exists: --embedder/--chunk-*/--index apply only when creating a knowledge base", args.kb)
         kb = KnowledgeBase.open(args.kb)
     else:
-        settings = Settings()
-        overrides = {"embedder": args.embedder, "chunk_tokens": args.chunk_tokens, "chunk_overlap": args.chunk_overlap}
-        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        overrides = {
+            "embedder": args.embedder,
+            "chunk_tokens": args.chunk_tokens,
+            "chunk_overlap": args.chunk_overlap,
+            "index_type": args.index,
+        }
+        settings = replace(Settings(), **{k: v for k, v in overrides.items() if v is not None})
         kb = KnowledgeBase.create(args.kb, settings)
     if args.batch_size:
         kb.settings = replace(kb.settings, batch_size=args.batch_size)
     total = 0
-    for path in args.paths:
+    for path in paths:
         try:
             total += sum(1 for _ in iter_files([path]))
         except MedkbError:
             total += 1  # reported as a failure by the ingest itself
     with kb, tqdm(total=total, unit="file", disable=args.no_progress, file=sys.stderr) as bar:
-        report = kb.ingest(args.paths, on_item=lambda: bar.update(1))
+        report = kb.ingest(
+            paths,
+            on_item=lambda: bar.update(1),
+            sync=args.sync or bool(args.corpus),
+            deidentify=args.deidentify,
+            reader=reader,
+        )
     for _source, reason in report.failures:
         print(f"failed: {reason}", file=sys.stderr)
     print(report.summary())
@@ -241,14 +272,15 @@ def _check(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"inconsistent: {problem}")
     if not problems:
-        print("ok: vector index matches kb.sqlite")
+        print("ok: kb.sqlite passes its integrity check and the vector index matches it")
     return EXIT_FAILURES if problems else 0
 
 
 def _reindex(args: argparse.Namespace) -> int:
     with _open(args) as kb:
-        n = kb.reindex()
-    print(f"rebuilt vector index: {n} vectors")
+        n = kb.reindex(args.index)
+        kind = kb.settings.index_type
+    print(f"rebuilt {kind} vector index: {n} vectors")
     return 0
 
 

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from generation.base import Generator, make_generator
 from generation.compose import compose_answer
 from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item
+from ingest.readers import Reader, reader_named
 from kb.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
 from kb.filters import Filters
 from kb.manifest import MANIFEST, Manifest
@@ -80,7 +82,13 @@ class KnowledgeBase:
         )
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(settings=settings, embedder_dim=embedder.dim)
-        storage = Storage(directory, manifest.embedder_dim, create=True)
+        storage = Storage(
+            directory,
+            manifest.embedder_dim,
+            create=True,
+            index_type=settings.index_type,
+            ef_search=settings.hnsw_ef_search,
+        )
         manifest.save(directory)
         log.info("created knowledge base %s (embedder %s, %d-d)", directory, settings.embedder, embedder.dim)
         return cls(directory, manifest, storage, embedder, generator)
@@ -110,7 +118,12 @@ class KnowledgeBase:
         embedder = embedder or make_embedder(
             manifest.settings.embedder, batch_size=chosen.batch_size, backend=chosen.embedder_backend
         )
-        storage = Storage(directory, manifest.embedder_dim)
+        storage = Storage(
+            directory,
+            manifest.embedder_dim,
+            index_type=manifest.settings.index_type,
+            ef_search=chosen.hnsw_ef_search,
+        )
         return cls(directory, manifest, storage, embedder, generator, settings)
 
     @classmethod
@@ -131,17 +144,55 @@ class KnowledgeBase:
 
     # -- the three stages ----------------------------------------------------------------------------------------
 
-    def ingest(self, items: Iterable[Item] | Item, on_item: Callable[[], None] | None = None) -> IngestReport:
+    def ingest(
+        self,
+        items: Iterable[Item] | Item,
+        on_item: Callable[[], None] | None = None,
+        *,
+        sync: bool = False,
+        deidentify: bool = False,
+        reader: str | Reader | None = None,
+    ) -> IngestReport:
         """Ingest files, directories (walked) or :class:`~kb.types.Document` objects; returns what happened.
 
-        Unreadable files are recorded (see ``report.failures`` and :meth:`stats`) and skipped.
+        Unchanged files are skipped unread; unreadable files are recorded (see ``report.failures`` and
+        :meth:`failures`) and skipped. ``sync`` deletes the documents of files gone from a given directory.
+        ``deidentify`` replaces patient identifiers (HIPAA Safe Harbor) with typed placeholders before anything is
+        stored. ``reader`` (a name from ``ingest.readers.reader_names()`` or a reader object) reads every file.
         """
         if isinstance(items, (str, Path)) or not isinstance(items, Iterable):
             items = [items]
         s = self.manifest.settings
         chunker = Chunker(self.embedder.count_tokens, s.chunk_tokens, s.chunk_overlap)
-        ingestor = Ingestor(self.storage, self.embedder, chunker, batch_size=self.settings.batch_size)
-        return ingestor.run(items, on_item=on_item)
+        transform = None
+        if deidentify:
+            from ingest.deid import Deidentifier, deidentify_document
+
+            deidentifier = Deidentifier()
+            transform = partial(deidentify_document, deidentifier=deidentifier)
+        ingestor = Ingestor(
+            self.storage,
+            self.embedder,
+            chunker,
+            batch_size=self.settings.batch_size,
+            reader=reader_named(reader) if isinstance(reader, str) else reader,
+            transform=transform,
+        )
+        return ingestor.run(items, on_item=on_item, sync=sync)
+
+    def ingest_corpus(
+        self, name: str, *, dest: Path | None = None, deidentify: bool = False, sync: bool = True
+    ) -> IngestReport:
+        """Ingest a named corpus from ``corpora/registry.toml`` (fetched already, or a local path) with its reader.
+
+        Example::
+
+            kb.ingest_corpus("pubmedqa")
+        """
+        from corpora.registry import get_corpus
+
+        entry = get_corpus(name)
+        return self.ingest(entry.local_files(dest), reader=entry.reader, deidentify=deidentify, sync=sync)
 
     def search(self, query: str, k: int = 10, filters: FilterSpec = None) -> list[Hit]:
         """The ``k`` chunks closest to ``query`` among those whose documents pass ``filters``
@@ -187,21 +238,28 @@ class KnowledgeBase:
         return {
             "directory": str(self.directory),
             **counts,
-            "vectors": self.storage.index.ntotal,
+            "vectors": self.storage.index.ntotal(),
             "embedder": self.manifest.settings.embedder,
             "dim": self.manifest.embedder_dim,
             "chunk_tokens": self.manifest.settings.chunk_tokens,
             "chunk_overlap": self.manifest.settings.chunk_overlap,
             "index_hash": self.manifest.settings.index_hash(),
+            **self.storage.index.status(),
         }
 
     def failures(self) -> list[tuple[str, str]]:
         """Sources that failed to ingest, with the reason, as last recorded."""
         return self.storage.store.failures()
 
-    def reindex(self) -> int:
-        """Rebuild the vector index from ``kb.sqlite``; returns the number of vectors."""
-        return self.storage.rebuild_index().ntotal
+    def reindex(self, index_type: str | None = None) -> int:
+        """Rebuild the vector index from ``kb.sqlite`` (switching to ``index_type`` if given: ``flat`` or ``hnsw``);
+        returns the number of vectors."""
+        if index_type is not None and index_type != self.manifest.settings.index_type:
+            self.manifest.settings = replace(self.manifest.settings, index_type=index_type)
+            self.settings = replace(self.settings, index_type=index_type)
+            self.manifest.save(self.directory)
+            self.storage.index.kind = index_type
+        return self.storage.rebuild_index()
 
     def check(self) -> list[str]:
         """Differences between ``kb.sqlite`` and the derived indexes (empty when consistent)."""

@@ -29,6 +29,8 @@ class Settings:
     (generator, retrieval depth, abstention threshold, batch size) may change between sessions.
     ``embedder_backend`` picks how a sentence-transformers embedder runs: ``onnx`` (default; the same weights
     exported once to ONNX) or ``torch``; both give the same vectors to float rounding.
+    ``index_type`` is ``flat`` (exact search; default) or ``hnsw`` (approximate, memory-mapped, for millions of
+    chunks; built by ``medkb reindex``), searched with ``hnsw_ef_search`` candidates.
     """
 
     embedder: str = DEFAULT_EMBEDDER
@@ -41,6 +43,8 @@ class Settings:
     min_score: float = 0.3
     max_answer_tokens: int = 200
     batch_size: int = 64
+    index_type: str = "flat"
+    hnsw_ef_search: int = 128
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -53,6 +57,10 @@ class Settings:
             raise MedkbError(f"top_k={self.top_k}: expected a positive integer")
         if self.embedder_backend not in ("onnx", "torch"):
             raise MedkbError(f"embedder_backend={self.embedder_backend!r}: expected 'onnx' or 'torch'")
+        if self.index_type not in ("flat", "hnsw"):
+            raise MedkbError(f"index_type={self.index_type!r}: expected 'flat' or 'hnsw'")
+        if self.hnsw_ef_search < 1:
+            raise MedkbError(f"hnsw_ef_search={self.hnsw_ef_search}: expected a positive integer")
         if self.batch_size < 1:
             raise MedkbError(f"batch_size={self.batch_size}: expected a positive integer")
 

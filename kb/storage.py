@@ -1,8 +1,9 @@
-"""A knowledge base's storage: the SQLite store plus the FAISS index derived from it, kept in step.
+"""A knowledge base's storage: the SQLite store plus the vector index derived from it, kept in step.
 
-Every write goes to SQLite first (one transaction per batch), then to the in-memory FAISS index, which is saved
-on :meth:`flush`. On open, an index that does not match SQLite (a crash between the two, a deleted file) is rebuilt
-from the embeddings stored in SQLite, so the two never disagree for long and nothing is embedded twice.
+Every write goes to SQLite first (one transaction per batch), then to the vector index, whose touched shards are
+saved on :meth:`flush`. The index checks itself against SQLite whenever it loads a shard and repairs any difference
+from the embeddings stored in SQLite, so a crash between the two writes costs no re-embedding and leaves no
+stale vector searchable.
 """
 
 from __future__ import annotations
@@ -14,60 +15,55 @@ from pathlib import Path
 import numpy as np
 
 from kb.filters import Filters
-from kb.store import DB_NAME, Store
-from kb.types import Chunk, Document, Hit
+from kb.store import DB_NAME, FileState, NewDocument, Store
+from kb.types import Hit
 from kb.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
+
+#: The single-file index of schema version 1, replaced by shards under ``vectors/``.
+_LEGACY_INDEX = "vectors.faiss"
 
 
 class Storage:
     """Documents, chunks and vectors of one knowledge base directory."""
 
-    def __init__(self, directory: Path, dim: int, *, create: bool = False) -> None:
+    def __init__(
+        self, directory: Path, dim: int, *, create: bool = False, index_type: str = "flat", ef_search: int = 128
+    ) -> None:
         self.directory = directory
         self.dim = dim
         self.store = Store(directory / DB_NAME, create=create)
-        self.index = self._load_or_rebuild()
-        self._dirty = False
+        self.index = VectorIndex(directory, dim, self.store, kind=index_type, ef_search=ef_search)
+        legacy = directory / _LEGACY_INDEX
+        if legacy.exists():
+            log.info("%s: replacing the single-file vector index with shards", directory)
+            legacy.unlink()
 
-    def _load_or_rebuild(self) -> VectorIndex:
-        index = VectorIndex.load(self.directory, self.dim)
-        if index is not None and index.id_checksum() == self.store.chunk_id_checksum():
-            return index
-        if index is not None or self.store.counts()["chunks"]:
-            log.warning("%s: vector index does not match kb.sqlite; rebuilding it", self.directory)
-        return self.rebuild_index()
-
-    def rebuild_index(self) -> VectorIndex:
-        """Rebuild the FAISS index from the embeddings in SQLite and save it."""
-        index = VectorIndex(self.dim)
-        for ids, vectors in self.store.iter_vectors():
-            index.add(ids, vectors)
-        index.save(self.directory)
-        self.index = index
-        return index
+    def rebuild_index(self) -> int:
+        """Rebuild the vector index from the embeddings in SQLite and save it; returns the number of vectors."""
+        return self.index.rebuild()
 
     def write_batch(
         self,
-        documents: Sequence[tuple[Document, Sequence[Chunk], np.ndarray]],
+        documents: Sequence[NewDocument],
         *,
-        replaced_doc_ids: Iterable[str] = (),
+        deleted_doc_ids: Iterable[str] = (),
         failures: Iterable[tuple[str, str]] = (),
         cleared_failures: Iterable[str] = (),
-    ) -> int:
-        """Commit one batch; returns the number of chunks added."""
-        result = self.store.write_batch(documents, replaced_doc_ids, failures, cleared_failures)
-        self.index.remove(result.removed_ids)
-        self.index.add(result.added_ids, result.added_vectors)
-        self._dirty = self._dirty or bool(len(result.added_ids) or len(result.removed_ids))
-        return len(result.added_ids)
+        files_done: Iterable[FileState] = (),
+        files_forgotten: Iterable[str] = (),
+    ) -> tuple[int, int]:
+        """Commit one batch; returns (chunks added, chunks removed)."""
+        result = self.store.write_batch(
+            documents, deleted_doc_ids, failures, cleared_failures, files_done, files_forgotten
+        )
+        self.index.apply(result.added_ids, result.removed_ids)
+        return len(result.added_ids), len(result.removed_ids)
 
     def flush(self) -> None:
-        """Save the vector index if it changed."""
-        if self._dirty:
-            self.index.save(self.directory)
-            self._dirty = False
+        """Save the vector shards that changed."""
+        self.index.flush()
 
     def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         allowed = None if filters is None or filters.empty else self.store.matching_ids(filters)
@@ -75,14 +71,8 @@ class Storage:
         return self.store.hits(ids.tolist(), scores.tolist())
 
     def check(self) -> list[str]:
-        """Differences between SQLite and the vector index (empty when consistent)."""
-        have, want = self.index.id_checksum(), self.store.chunk_id_checksum()
-        if have != want:
-            return [
-                f"vector index holds {have[0]} vectors (id sum {have[1]}), "
-                f"kb.sqlite {want[0]} chunks (id sum {want[1]})"
-            ]
-        return []
+        """Differences between SQLite and the vector index, and SQLite's own problems (empty when consistent)."""
+        return self.store.integrity_problems() + self.index.check()
 
     def close(self) -> None:
         self.flush()

@@ -22,7 +22,7 @@ from kb.types import Chunk, Document, Hit, Section
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "kb.sqlite"
 
 _SCHEMA = """
@@ -35,11 +35,14 @@ CREATE TABLE IF NOT EXISTS documents (
     sections TEXT NOT NULL,
     metadata TEXT NOT NULL,
     published TEXT,
-    added_at TEXT NOT NULL DEFAULT (datetime('now'))
+    added_at TEXT NOT NULL DEFAULT (datetime('now')),
+    origin TEXT,
+    version INTEGER
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+CREATE INDEX IF NOT EXISTS documents_origin ON documents(origin);
 CREATE TABLE IF NOT EXISTS chunks (
-    rowid INTEGER PRIMARY KEY,
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     ord INTEGER NOT NULL,
@@ -57,7 +60,64 @@ CREATE TABLE IF NOT EXISTS failures (
     reason TEXT NOT NULL,
     at TEXT NOT NULL DEFAULT (datetime('now'))
 );
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    done_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
 """
+
+# Version 1 -> 2: documents remember the file they came from and their version; files read completely are
+# recorded (incremental and resumable ingestion); chunk row ids are never reused (AUTOINCREMENT), so a vector
+# index can trust that an id it holds still means the same chunk.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE documents ADD COLUMN origin TEXT;
+ALTER TABLE documents ADD COLUMN version INTEGER;
+CREATE INDEX IF NOT EXISTS documents_origin ON documents(origin);
+CREATE TABLE chunks_v2 (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    section TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    page INTEGER,
+    text TEXT NOT NULL,
+    token_count INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+INSERT INTO chunks_v2
+    SELECT rowid, id, doc_id, ord, section, start, end, page, text, token_count, embedding FROM chunks;
+DROP TABLE chunks;
+ALTER TABLE chunks_v2 RENAME TO chunks;
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+"""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file read completely into the knowledge base: what it looked like then."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    records: int = 0
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document ready to store: its chunks, their vectors, and the file it was read from (if any)."""
+
+    document: Document
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    origin: str | None = None
 
 
 @dataclass
@@ -86,11 +146,26 @@ class Store:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         version = self.schema_version()
+        if version == 1:
+            self._migrate_from_1()
+            version = self.schema_version()
         if version != SCHEMA_VERSION:
             raise KnowledgeBaseNotFound(f"{path}: schema version {version}, this medkb reads {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
+
+    def _migrate_from_1(self) -> None:
+        log.info("%s: upgrading the schema from version 1 to %d", self.path, SCHEMA_VERSION)
+        self._db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            self._db.executescript("BEGIN IMMEDIATE;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
+        except sqlite3.DatabaseError:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._db.execute("PRAGMA foreign_keys = ON")
 
     def schema_version(self) -> int:
         try:
@@ -106,6 +181,73 @@ class Store:
 
     def document_ids_for_source(self, source: str) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT id FROM documents WHERE source = ?", (source,))]
+
+    def versions_for_source(self, source: str) -> dict[str, int | None]:
+        """{document id: version} of the stored documents with this ``source``."""
+        return dict(self._db.execute("SELECT id, version FROM documents WHERE source = ?", (source,)).fetchall())
+
+    def document_ids_for_origin(self, origin: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT id FROM documents WHERE origin = ?", (origin,))]
+
+    def origins(self) -> list[str]:
+        """Every file some stored document or completed-file record came from."""
+        rows = self._db.execute("SELECT origin FROM documents WHERE origin IS NOT NULL UNION SELECT path FROM files")
+        return sorted(r[0] for r in rows)
+
+    def file_state(self, path: str) -> FileState | None:
+        row = self._db.execute(
+            "SELECT path, size, mtime_ns, sha256, records FROM files WHERE path = ?", (path,)
+        ).fetchone()
+        return FileState(*row) if row else None
+
+    def touch_file(self, state: FileState) -> None:
+        """Record a new mtime for a file whose content hash is unchanged."""
+        self._db.execute(
+            "UPDATE files SET mtime_ns = ?, size = ? WHERE path = ?", (state.mtime_ns, state.size, state.path)
+        )
+
+    def max_chunk_rowid(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(rowid), 0) FROM chunks").fetchone()[0])
+
+    def chunk_rowids(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Sorted FAISS ids of the chunks with ``lo <= rowid < hi``."""
+        hi = hi if hi is not None else 2**62
+        rows = self._db.execute("SELECT rowid FROM chunks WHERE rowid >= ? AND rowid < ? ORDER BY rowid", (lo, hi))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def range_checksum(self, lo: int, hi: int) -> tuple[int, int]:
+        """(count, sum of ids) of the chunks with ``lo <= rowid < hi``."""
+        n, total = self._db.execute(
+            "SELECT count(*), coalesce(sum(rowid), 0) FROM chunks WHERE rowid >= ? AND rowid < ?", (lo, hi)
+        ).fetchone()
+        return int(n), int(total)
+
+    def vectors_for(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids found, their vectors) for the given FAISS ids."""
+        found: list[int] = []
+        vecs: list[np.ndarray] = []
+        for start in range(0, len(ids), 500):
+            part = [int(i) for i in ids[start : start + 500]]
+            marks = ",".join("?" * len(part))
+            for rowid, blob in self._db.execute(
+                f"SELECT rowid, embedding FROM chunks WHERE rowid IN ({marks}) ORDER BY rowid", part
+            ):
+                found.append(rowid)
+                vecs.append(np.frombuffer(blob, dtype=np.float32))
+        if not vecs:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        return np.asarray(found, dtype=np.int64), np.stack(vecs)
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own integrity and foreign-key checks, plus documents left without chunks."""
+        problems = [r[0] for r in self._db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        orphans = self._db.execute("SELECT count(*) FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)")
+        if n := orphans.fetchone()[0]:
+            problems.append(f"{n} chunks belong to no document")
+        empty = self._db.execute("SELECT count(*) FROM documents WHERE id NOT IN (SELECT doc_id FROM chunks)")
+        if n := empty.fetchone()[0]:
+            problems.append(f"{n} documents have no chunks")
+        return problems
 
     def get_document(self, doc_id: str) -> Document | None:
         row = self._db.execute(
@@ -132,9 +274,14 @@ class Store:
     def failures(self) -> list[tuple[str, str]]:
         return list(self._db.execute("SELECT source, reason FROM failures ORDER BY source"))
 
-    def iter_vectors(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (ids, float32 matrix) for every chunk, in rowid order."""
-        cur = self._db.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid")
+    def iter_vectors(
+        self, batch: int = 4096, lo: int = 0, hi: int | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ids, float32 matrix) for the chunks with ``lo <= rowid < hi`` (all by default), in rowid order."""
+        hi = hi if hi is not None else 2**62
+        cur = self._db.execute(
+            "SELECT rowid, embedding FROM chunks WHERE rowid >= ? AND rowid < ? ORDER BY rowid", (lo, hi)
+        )
         while rows := cur.fetchmany(batch):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
@@ -185,26 +332,30 @@ class Store:
 
     def write_batch(
         self,
-        documents: Iterable[tuple[Document, Sequence[Chunk], np.ndarray]],
-        replaced_doc_ids: Iterable[str] = (),
+        documents: Iterable[NewDocument],
+        deleted_doc_ids: Iterable[str] = (),
         failures: Iterable[tuple[str, str]] = (),
         cleared_failures: Iterable[str] = (),
+        files_done: Iterable[FileState] = (),
+        files_forgotten: Iterable[str] = (),
     ) -> BatchResult:
-        """In one transaction: delete replaced documents, insert new documents with their chunks and vectors,
-        and record (or clear) per-source failures."""
+        """In one transaction: delete documents (replaced, withdrawn or gone), insert new documents with their
+        chunks and vectors, record (or clear) per-source failures, and record the files now read completely."""
         added_ids: list[int] = []
         added_vecs: list[np.ndarray] = []
         removed: list[int] = []
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for doc_id in replaced_doc_ids:
+            for doc_id in dict.fromkeys(deleted_doc_ids):
                 removed += [r[0] for r in db.execute("SELECT rowid FROM chunks WHERE doc_id = ?", (doc_id,))]
                 db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-            for doc, chunks, vectors in documents:
+            for new in documents:
+                doc = new.document
+                version = doc.metadata.get("version")
                 db.execute(
-                    "INSERT OR IGNORE INTO documents(id, source, title, text, sections, metadata, published)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO documents(id, source, title, text, sections, metadata, published, origin,"
+                    " version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         doc.id,
                         doc.source,
@@ -213,9 +364,11 @@ class Store:
                         json.dumps([s.__dict__ for s in doc.sections]),
                         json.dumps(doc.metadata, ensure_ascii=False, default=str),
                         _normalise_date(doc.metadata.get("published")),
+                        new.origin,
+                        version if isinstance(version, int) and not isinstance(version, bool) else None,
                     ),
                 )
-                for ord_, (chunk, vec) in enumerate(zip(chunks, vectors, strict=True)):
+                for ord_, (chunk, vec) in enumerate(zip(new.chunks, new.vectors, strict=True)):
                     cur = db.execute(
                         "INSERT OR IGNORE INTO chunks(id, doc_id, ord, section, start, end, page, text, token_count,"
                         " embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -235,10 +388,20 @@ class Store:
                     if cur.rowcount:
                         added_ids.append(int(cur.lastrowid or 0))
                         added_vecs.append(vec)
-            for source in cleared_failures:
-                db.execute("DELETE FROM failures WHERE source = ?", (source,))
+            for source in cleared_failures:  # the file and the records in it (``path#L12``)
+                db.execute(
+                    "DELETE FROM failures WHERE source = ? OR substr(source, 1, length(?) + 1) = ? || '#'",
+                    (source, source, source),
+                )
             for source, reason in failures:
                 db.execute("INSERT OR REPLACE INTO failures(source, reason) VALUES (?, ?)", (source, reason))
+            for path in files_forgotten:
+                db.execute("DELETE FROM files WHERE path = ?", (path,))
+            for f in files_done:
+                db.execute(
+                    "INSERT OR REPLACE INTO files(path, size, mtime_ns, sha256, records) VALUES (?, ?, ?, ?, ?)",
+                    (f.path, f.size, f.mtime_ns, f.sha256, f.records),
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

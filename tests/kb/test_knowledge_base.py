@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from generation.base import EchoGenerator
 from kb import Document, KnowledgeBase, Settings
 from kb.errors import InvalidFilter, KnowledgeBaseExists, KnowledgeBaseNotFound, SettingsMismatch
-from kb.vectors import INDEX_NAME
+from kb.vectors import VECTOR_DIR
 
 FAKE = Settings(embedder="hashing")
 
@@ -24,9 +25,9 @@ def test_directory_layout_and_reingest_embeds_nothing(tmp_path: Path, docs_dir: 
         assert (first.added, first.failed) == (4, 0)
         assert first.chunks >= 4
         again = kb.ingest([docs_dir])
-        assert (again.added, again.unchanged, again.chunks) == (0, 4, 0)
+        assert (again.added, again.chunks, again.files_read, again.files_unchanged) == (0, 0, 0, 3)
         assert kb.stats()["chunks"] == first.chunks
-    assert {p.name for p in (tmp_path / "kb").iterdir()} >= {"manifest.json", "kb.sqlite", INDEX_NAME}
+    assert {p.name for p in (tmp_path / "kb").iterdir()} >= {"manifest.json", "kb.sqlite", VECTOR_DIR}
 
 
 def test_chunk_spans_resolve_to_the_document_text(tmp_path: Path, docs_dir: Path) -> None:
@@ -83,7 +84,7 @@ def test_changed_document_replaces_old_chunks(tmp_path: Path, docs_dir: Path) ->
         kb.ingest([docs_dir])
         (docs_dir / "asthma.txt").write_text("Asthma diagnosis\n\nSpirometry with bronchodilator reversibility.\n")
         report = kb.ingest([docs_dir])
-        assert (report.added, report.replaced, report.unchanged) == (1, 1, 3)
+        assert (report.added, report.replaced, report.files_unchanged) == (1, 1, 2)
         texts = [h.text for h in kb.search("asthma", k=50)]
         assert not any("variable expiratory" in t for t in texts)
         assert any("reversibility" in t for t in texts)
@@ -95,9 +96,9 @@ def test_vector_index_rebuilt_when_missing_or_stale(tmp_path: Path, docs_dir: Pa
     with _kb(tmp_path / "kb") as kb:
         kb.ingest([docs_dir])
         n = kb.stats()["chunks"]
-    (tmp_path / "kb" / INDEX_NAME).unlink()
+    shutil.rmtree(tmp_path / "kb" / VECTOR_DIR)
     with KnowledgeBase.open(tmp_path / "kb") as kb:
-        assert kb.storage.index.ntotal == n
+        assert kb.storage.index.ntotal() == n
         assert kb.check() == []
         assert kb.reindex() == n
 
