@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 VECTOR_DIR = "vectors"
 SHARD_SIZE = 16384
-#: Shards kept in memory while writing; searching loads them all.
-MAX_LOADED_WHILE_WRITING = 4
+#: Shards kept in memory while writing (appends fill the last one); searching loads them all.
+MAX_LOADED_WHILE_WRITING = 1
 HNSW_FILE = "hnsw.faiss"
 HNSW_META = "hnsw.json"
 INDEX_TYPES = ("flat", "hnsw")
@@ -77,6 +77,7 @@ class FlatShards:
         self._loaded: OrderedDict[int, faiss.Index] = OrderedDict()
         self._dirty: set[int] = set()
         self._all_loaded = False  # set once a search has loaded every shard; writes then keep them all
+        self._stale: set[int] = set()  # shards deleted from while not loaded; brought in step on flush
 
     def _path(self, shard: int) -> Path:
         return self.dir / f"flat-{shard:06d}.faiss"
@@ -141,13 +142,20 @@ class FlatShards:
         return int(missing.size), int(extra.size)
 
     def apply(self, added: np.ndarray, removed: np.ndarray) -> None:
-        """After a committed batch: bring the shards it touched in step (loading at most a few at a time)."""
-        touched = sorted({int(i) // SHARD_SIZE for i in np.concatenate([added, removed])})
-        for shard in touched:
+        """After a committed batch: bring the shards it touched in step. Shards written to are loaded (appends go to
+        the last one); shards only deleted from are marked and brought in step on :meth:`flush`, one at a time, so
+        writing holds a bounded number of shards in memory."""
+        keep = None if self._all_loaded else MAX_LOADED_WHILE_WRITING
+        for shard in sorted({int(i) // SHARD_SIZE for i in added}):
             was_loaded = shard in self._loaded
-            self.shard(shard, keep=None if self._all_loaded else MAX_LOADED_WHILE_WRITING)
+            self.shard(shard, keep=keep)
             if was_loaded:
                 self.sync(shard)
+        for shard in sorted({int(i) // SHARD_SIZE for i in removed}):
+            if shard in self._loaded:
+                self.sync(shard)
+            else:
+                self._stale.add(shard)
 
     def _save(self, shard: int) -> None:
         if shard not in self._dirty:
@@ -161,6 +169,12 @@ class FlatShards:
         self._dirty.discard(shard)
 
     def flush(self) -> None:
+        for shard in sorted(self._stale):
+            if shard not in self._loaded:
+                self.shard(shard)
+                self._save(shard)
+                del self._loaded[shard]
+        self._stale.clear()
         for shard in list(self._loaded):
             self._save(shard)
 
@@ -177,10 +191,10 @@ class FlatShards:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` over the shards with ids ``>= lo_id`` (restricted to ``allowed`` when given)."""
         parts = []
-        for shard in self._all_shards():
+        for shard in self._all_shards() if lo_id == 0 else self.wanted_shards(lo_id):
             if (shard + 1) * SHARD_SIZE <= lo_id:
                 continue
-            index = self._loaded[shard]
+            index = self.shard(shard)
             sel: faiss.IDSelector | None = None
             if allowed is not None:
                 inside = allowed[(allowed >= max(lo_id, shard * SHARD_SIZE)) & (allowed < (shard + 1) * SHARD_SIZE)]
