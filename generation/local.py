@@ -63,6 +63,7 @@ class TransformersGenerator:
                 torch.set_num_threads(self._threads)
             started = time.perf_counter()
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self._model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).eval()
+            # safetensors only: weights are never unpickled
+            self._model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
             logger.info("loaded %s from %s in %.1f s", self.name, path, time.perf_counter() - started)
         return self._model, self._tokenizer

@@ -1,4 +1,4 @@
-"""The ``medkb`` command line: ingest, search, ask, stats, check, reindex, models.
+"""The ``medkb`` command line: ingest, search, ask, stats, check, reindex, corpus, models.
 
 Library errors arrive here as typed exceptions and leave as one line on stderr with a non-zero exit status.
 """
@@ -126,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     p = with_kb(sub.add_parser("reindex", help="rebuild the vector index from kb.sqlite"))
     p.add_argument("--index", choices=("flat", "hnsw"), default=None, help="switch the vector index type")
     p.set_defaults(func=_reindex)
+
+    from corpora.cli import add_corpus_parser
+
+    add_corpus_parser(sub)
 
     p = sub.add_parser("models", help="list the models medkb can load offline")
     p.set_defaults(func=_models)

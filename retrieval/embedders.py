@@ -45,7 +45,9 @@ class SentenceTransformerEmbedder:
 
             path = resolve_model(self.name)
             log.info("loading embedder %s from %s", self.name, path)
-            self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+            self._model = SentenceTransformer(
+                str(path), device=self.device, local_files_only=True, model_kwargs={"use_safetensors": True}
+            )
         return self._model
 
     @property

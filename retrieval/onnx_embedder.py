@@ -254,7 +254,11 @@ def _export(source: _Source, path: Path) -> dict[str, str]:
     # Eager attention traces to plain MatMul/Softmax. ORT's offline BERT fusions (onnxruntime.transformers
     # .optimizer) were measured here and left out: 5-9% slower than ORT_ENABLE_ALL on the plain graph.
     model = AutoModel.from_pretrained(
-        source.transformer_dir, attn_implementation="eager", dtype=torch.float32, local_files_only=True
+        source.transformer_dir,
+        attn_implementation="eager",
+        dtype=torch.float32,
+        local_files_only=True,
+        use_safetensors=True,  # never unpickle weights
     ).eval()
 
     class _Encoder(torch.nn.Module):
