@@ -197,9 +197,13 @@ def _ingest(args: argparse.Namespace) -> int:
             deidentify=args.deidentify,
             reader=reader,
         )
+        stored = kb.storage.store.count_documents_from(str(p.resolve()) for p in paths) if args.corpus else 0
     for _source, reason in report.failures:
         print(f"failed: {reason}", file=sys.stderr)
     print(report.summary())
+    if args.corpus and entry.records is not None:
+        verdict = "as expected" if stored == entry.records else f"registry expects {entry.records:,}"
+        print(f"corpus {entry.name}: {stored:,} documents stored ({verdict})")
     return EXIT_FAILURES if report.failed else 0
 
 

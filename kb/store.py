@@ -194,6 +194,17 @@ class Store:
         rows = self._db.execute("SELECT origin FROM documents WHERE origin IS NOT NULL UNION SELECT path FROM files")
         return sorted(r[0] for r in rows)
 
+    def count_documents_from(self, paths: Iterable[str]) -> int:
+        """Documents read from these files or from files under these directories (absolute paths)."""
+        total = 0
+        for path in paths:
+            prefix = path.rstrip("/") + "/"
+            total += self._db.execute(
+                "SELECT count(*) FROM documents WHERE origin = ? OR substr(origin, 1, length(?)) = ?",
+                (path, prefix, prefix),
+            ).fetchone()[0]
+        return int(total)
+
     def file_state(self, path: str) -> FileState | None:
         row = self._db.execute(
             "SELECT path, size, mtime_ns, sha256, records FROM files WHERE path = ?", (path,)
