@@ -41,13 +41,16 @@ __all__ = [
     "load_reader",
     "read_path",
     "reader_for",
+    "reader_named",
+    "reader_names",
     "register_reader",
     "supported_extensions",
 ]
 
 logger = logging.getLogger(__name__)
 
-_READERS: dict[str, Reader] = {
+# Built-ins given as dotted paths are imported on first use, so importing this package stays cheap.
+_READERS: dict[str, Reader | str] = {
     ".txt": TextReader(),
     ".md": MarkdownReader(),
     ".markdown": MarkdownReader(),
@@ -55,7 +58,52 @@ _READERS: dict[str, Reader] = {
     ".pdf": PdfReader(),
     ".html": HtmlReader(),
     ".htm": HtmlReader(),
+    ".xml": "ingest.readers.xml:XmlReader",
+    ".xml.gz": "ingest.readers.xml:XmlReader",
+    ".nxml": "ingest.readers.xml:XmlReader",
+    ".csv": "ingest.readers.csv:CsvReader",
+    ".zip": "ingest.readers.archive:ArchiveReader",
+    ".tar.gz": "ingest.readers.archive:ArchiveReader",
+    ".tgz": "ingest.readers.archive:ArchiveReader",
+    ".tar": "ingest.readers.archive:ArchiveReader",
 }
+
+#: Readers by name, for corpora whose files need a particular reader (``medkb ingest --reader pubmedqa``).
+_NAMED: dict[str, Reader | str] = {
+    "text": TextReader(),
+    "markdown": MarkdownReader(),
+    "jsonl": JsonlReader(),
+    "pdf": PdfReader(),
+    "html": HtmlReader(),
+    "xml": "ingest.readers.xml:XmlReader",
+    "pubmed": "ingest.readers.pubmed:PubmedReader",
+    "jats": "ingest.readers.jats:JatsReader",
+    "spl": "ingest.readers.spl:SplReader",
+    "medquad-xml": "ingest.readers.medquad:MedquadXmlReader",
+    "medquad": "ingest.readers.corpus_jsonl:MEDQUAD",
+    "pubmedqa": "ingest.readers.corpus_jsonl:PUBMEDQA",
+    "scifact": "ingest.readers.corpus_jsonl:SCIFACT",
+    "csv": "ingest.readers.csv:CsvReader",
+    "archive": "ingest.readers.archive:ArchiveReader",
+    "dailymed": "ingest.readers.archive:DAILYMED",
+    "pmc-oa": "ingest.readers.archive:PMC_OA",
+}
+
+
+def reader_names() -> list[str]:
+    """The names `reader_named` knows."""
+    return sorted(_NAMED)
+
+
+def reader_named(name: str) -> Reader:
+    """The reader registered under ``name`` (see `reader_names`); `ReaderError` naming the choices otherwise."""
+    entry = _NAMED.get(name)
+    if entry is None:
+        raise ReaderError(f"unknown reader {name!r}; expected one of: {', '.join(reader_names())}")
+    if isinstance(entry, str):
+        entry = _NAMED[name] = load_reader(entry)
+    return entry
+
 
 #: The extensions the built-in readers handle; `supported_extensions` adds those registered since.
 SUPPORTED_EXTENSIONS: tuple[str, ...] = tuple(sorted(_READERS))
@@ -111,6 +159,8 @@ def reader_for(path: Path) -> Reader:
     """The reader for ``path``'s extension (case-insensitive); `ReaderError` when there is none."""
     ext = extension_of(path)
     reader = _READERS.get(ext)
+    if isinstance(reader, str):
+        reader = _READERS[ext] = load_reader(reader)
     if reader is None:
         kind = f"extension {ext!r}" if ext else "no extension"
         raise ReaderError(f"{path}: unsupported file type ({kind}); supported: {', '.join(supported_extensions())}")

@@ -1,21 +1,35 @@
 """HTML (``.html``, ``.htm``) through trafilatura: the main text without navigation, ads and footers.
 
-Only the file's content is handed to trafilatura, never a URL, so nothing is fetched.
+Only the file's content is handed to trafilatura, never a URL, so nothing is fetched. The page is read as UTF-8 when
+it is valid UTF-8, else in the charset its ``<meta>`` declares, else as GB18030 (see `ingest.readers.base`).
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.readers.base import RecordError, read_bytes
+from ingest.readers.base import (
+    MAX_TEXT_FILE_BYTES,
+    RecordError,
+    check_text_start,
+    decode_text,
+    encoding_metadata,
+    read_bytes,
+)
 from ingest.readers.markdown import find_sections, first_h1
 from kb.errors import ReaderError
 from kb.types import Document
 
 logger = logging.getLogger(__name__)
+
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+#: Charsets a page may declare that mean something else in practice (the WHATWG encoding standard's mapping).
+_CHARSET_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "latin-1": "cp1252"}
 
 
 class HtmlReader:
@@ -24,7 +38,7 @@ class HtmlReader:
     def read(self, path: Path) -> Iterator[Document | RecordError]:
         import trafilatura
 
-        html = _decode(read_bytes(path))
+        html, encoding = _decode(path, read_bytes(path, limit=MAX_TEXT_FILE_BYTES))
         text = trafilatura.extract(html, output_format="markdown", include_comments=False, include_tables=True)
         if not text or not text.strip():
             raise ReaderError(f"{path}: no main text found in HTML")
@@ -33,15 +47,38 @@ class HtmlReader:
         if page is not None:
             fields = {"url": page.url, "published": page.date, "site": page.sitename, "author": page.author}
             metadata = {key: value for key, value in fields.items() if value}
+        metadata.update(encoding_metadata(encoding))
         title = (page.title if page is not None and page.title else "") or first_h1(text) or path.stem
         yield Document(text=text, source=str(path), title=title, sections=find_sections(text), metadata=metadata)
 
 
-def _decode(data: bytes) -> str:
-    """UTF-8 when it is; otherwise trafilatura's guess from the page's declared or detected charset."""
-    from trafilatura.utils import decode_file
+def _decode(path: Path, data: bytes) -> tuple[str, str]:
+    """``(html, encoding)``: valid UTF-8 wins over a wrong declaration; then the declared charset; then GB18030."""
+    check_text_start(path, data)
+    declared = _declared_charset(data)
+    if declared is not None and declared != "utf-8":
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                html = data.decode(declared)
+            except UnicodeDecodeError:
+                logger.debug("%s: not valid %s as its <meta> declares", path, declared)
+            else:
+                logger.info("%s: decoded as %s, as its <meta> declares", path, declared)
+                return html, declared
+    return decode_text(path, data)
 
+
+def _declared_charset(data: bytes) -> str | None:
+    """The Python codec for the charset a ``<meta>`` in the first 4 KiB names, or None."""
+    match = _META_CHARSET.search(data[:4096])
+    if match is None:
+        return None
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return decode_file(data)
+        name = codecs.lookup(match.group(1).decode("ascii")).name
+    except (LookupError, UnicodeDecodeError):
+        return None
+    if name.startswith(("utf-16", "utf-32")):  # a byte-oriented file cannot be UTF-16; browsers read it as UTF-8
+        return "utf-8"
+    return _CHARSET_ALIASES.get(name, name)

@@ -1,8 +1,9 @@
 """JSON Lines (``.jsonl``): one document per line, e.g. a PubMed export.
 
 Each line is an object with a non-empty ``text`` and optionally ``id``, ``title``, ``url``, ``pmid``, ``doi``,
-``published``, ``source`` and any other keys, which are all kept as metadata. A bad line is yielded as a
-`RecordError` and the lines after it are still read.
+``published``, ``source`` and any other keys, which are all kept as metadata. A bad line, or one longer than
+``MAX_RECORD_BYTES`` (skipped without being held in memory), is yielded as a `RecordError` and the lines after it
+are still read.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingest.readers.base import UTF8_BOM, RecordError
+from ingest.readers.base import RecordError, iter_lines, open_lines
 from kb.errors import ReaderError
 from kb.types import Document
 
@@ -27,39 +28,62 @@ class JsonlReader:
     """Streams a JSON Lines file line by line, so large exports are never loaded whole."""
 
     def read(self, path: Path) -> Iterator[Document | RecordError]:
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise ReaderError(f"{path}: cannot read ({exc.strerror or exc})") from exc
         seen_ids: dict[str, int] = {}
-        blank = True
-        with handle:
-            for lineno, raw in enumerate(handle, start=1):
-                if lineno == 1:
-                    raw = raw.removeprefix(UTF8_BOM)
-                if not raw.strip():
-                    continue
+        for item in iter_json_objects(path):
+            if isinstance(item, RecordError):
+                yield item
+                continue
+            lineno, obj = item
+            record = _to_document(path, lineno, obj, seen_ids)
+            if isinstance(record, RecordError):
+                logger.debug("%s: %s", record.source, record.reason)
+            yield record
+
+
+def iter_json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]] | RecordError]:
+    """``(line number, object)`` for each non-blank line of a JSON Lines file, or a `RecordError` for a line that
+    is too long, not UTF-8, not JSON or not an object. `ReaderError` if the file is unreadable, binary or blank.
+    """
+    blank = True
+    with open_lines(path) as handle:
+        for item in iter_lines(path, handle):
+            if isinstance(item, RecordError):
                 blank = False
-                record = _parse_line(path, lineno, raw, seen_ids)
-                if isinstance(record, RecordError):
-                    logger.debug("%s: %s", record.source, record.reason)
-                yield record
-        if blank:
-            raise ReaderError(f"{path}: empty file")
+                logger.debug("%s: %s", item.source, item.reason)
+                yield item
+                continue
+            lineno, raw = item
+            if not raw.strip():
+                continue
+            blank = False
+            parsed = _parse_line(raw)
+            if isinstance(parsed, str):
+                error = RecordError(source=f"{path}#L{lineno}", reason=parsed)
+                logger.debug("%s: %s", error.source, error.reason)
+                yield error
+            else:
+                yield lineno, parsed
+    if blank:
+        raise ReaderError(f"{path}: empty file")
 
 
-def _parse_line(path: Path, lineno: int, raw: bytes, seen_ids: dict[str, int]) -> Document | RecordError:
-    def bad(reason: str) -> RecordError:
-        return RecordError(source=f"{path}#L{lineno}", reason=reason)
-
+def _parse_line(raw: bytes) -> dict[str, Any] | str:
+    """The line's JSON object, or why it is not one."""
     try:
         obj = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        return bad(f"not valid UTF-8 (byte {exc.start} of the line)")
+        return f"not valid UTF-8 (byte {exc.start} of the line)"
     except json.JSONDecodeError as exc:
-        return bad(f"invalid JSON ({exc.msg} at column {exc.colno})")
+        return f"invalid JSON ({exc.msg} at column {exc.colno})"
     if not isinstance(obj, dict):
-        return bad(f"expected a JSON object, got {type(obj).__name__}")
+        return f"expected a JSON object, got {type(obj).__name__}"
+    return obj
+
+
+def _to_document(path: Path, lineno: int, obj: dict[str, Any], seen_ids: dict[str, int]) -> Document | RecordError:
+    def bad(reason: str) -> RecordError:
+        return RecordError(source=f"{path}#L{lineno}", reason=reason)
+
     text = obj.get("text")
     if text is None:
         return bad("missing 'text'")

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest.readers.base import RecordError, read_text
+from ingest.readers.base import RecordError, encoding_metadata, read_text_file
 from kb.errors import ReaderError
 from kb.types import Document, Section
 
@@ -25,10 +25,12 @@ class MarkdownReader:
     """Reads a Markdown file into one document whose sections are the bodies under its headings."""
 
     def read(self, path: Path) -> Iterator[Document | RecordError]:
-        metadata, text = split_front_matter(read_text(path))
+        raw, encoding = read_text_file(path)
+        metadata, text = split_front_matter(raw)
         if not text.strip():
             raise ReaderError(f"{path}: no text after the front matter")
         title = metadata.pop("title", "") or first_h1(text) or path.stem
+        metadata.update(encoding_metadata(encoding))
         yield Document(text=text, source=str(path), title=title, sections=find_sections(text), metadata=metadata)
 
 

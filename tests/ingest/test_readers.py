@@ -80,9 +80,25 @@ def test_txt_title_is_cut_to_200_chars_and_bom_is_dropped(tmp_path: Path) -> Non
 
 def test_txt_not_utf8_names_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.txt"
-    path.write_bytes("caf\u00e9 au lait".encode("latin-1"))
-    with pytest.raises(ReaderError, match=r"latin1\.txt: not valid UTF-8 text \(byte 3\)"):
+    path.write_bytes("caf\u00e9 au lait".encode("latin-1"))  # invalid in GB18030 too: 0xE9 0x20 is no GB18030 pair
+    with pytest.raises(ReaderError, match=r"latin1\.txt: not UTF-8 or GB18030 text \(first bad byte at offset 3\)"):
         read_all(path)
+
+
+CHINESE = "高血压的治疗\n\n高血压患者首先要注意控制食盐摄入量，每天不超过六克。\n"
+
+
+@pytest.mark.parametrize("name", ["zh.txt", "zh.md"])
+def test_gb18030_text_is_detected_and_noted(tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / name
+    path.write_bytes(CHINESE.encode("gb18030"))
+    with caplog.at_level(logging.INFO, logger="ingest.readers"):
+        doc = only_document(path)
+    assert doc.text == CHINESE
+    assert doc.metadata["encoding"] == "gb18030"
+    assert any(r.levelno == logging.INFO and "GB18030" in r.getMessage() for r in caplog.records)
+    path.write_bytes(CHINESE.encode("utf-8"))
+    assert "encoding" not in only_document(path).metadata
 
 
 def test_extension_is_case_insensitive(tmp_path: Path) -> None:
@@ -265,6 +281,22 @@ def test_html_main_text_title_and_metadata(tmp_path: Path) -> None:
     assert "lactic acidosis" in doc.text[contraindications.start : contraindications.end]
 
 
+def test_html_in_gb18030_or_a_declared_charset(tmp_path: Path) -> None:
+    gb = tmp_path / "zh.html"
+    body = "<p>高血压患者首先要注意控制食盐摄入量，每天不超过六克，注意不要吃太油腻的食物，多吃新鲜的绿色蔬菜水果。</p>"
+    gb.write_bytes(f"<html><body><article><h1>高血压</h1>{body}</article></body></html>".encode("gb18030"))
+    doc = only_document(gb)
+    assert "控制食盐摄入量" in doc.text and doc.metadata["encoding"] == "gb18030"
+    latin = tmp_path / "fr.html"
+    text = (
+        "<p>Le m\u00e9decin pr\u00e9conise un traitement de premi\u00e8re intention pour le diab\u00e8te de type 2.</p>"
+    )
+    page = f'<html><head><meta charset="iso-8859-1"></head><body><article>{text}</article></body></html>'
+    latin.write_bytes(page.encode("latin-1"))
+    doc = only_document(latin)
+    assert "premi\u00e8re intention" in doc.text and doc.metadata["encoding"] == "cp1252"
+
+
 def test_html_without_main_text(tmp_path: Path) -> None:
     path = tmp_path / "blank.html"
     path.write_text("<html><head><title>Nothing</title></head><body></body></html>", encoding="utf-8")
@@ -285,9 +317,9 @@ def test_empty_file(tmp_path: Path, name: str, content: bytes) -> None:
 
 
 def test_unknown_extension_names_file_and_supported(tmp_path: Path) -> None:
-    path = tmp_path / "table.csv"
+    path = tmp_path / "table.xlsx"
     path.write_text("a,b\n", encoding="utf-8")
-    with pytest.raises(ReaderError, match=r"table\.csv: unsupported file type \(extension '\.csv'\)") as info:
+    with pytest.raises(ReaderError, match=r"table\.xlsx: unsupported file type \(extension '\.xlsx'\)") as info:
         read_path(path)
     assert ".jsonl" in str(info.value) and ".pdf" in str(info.value)
 
