@@ -198,6 +198,9 @@ def _ingest(args: argparse.Namespace) -> int:
             reader=reader,
         )
         stored = kb.storage.store.count_documents_from(str(p.resolve()) for p in paths) if args.corpus else 0
+        lag = kb.storage.index.hnsw_lag()
+    if lag is not None and lag > 0.1:
+        print(f"the HNSW graph does not cover {lag:.0%} of the chunks (searched exactly); run `medkb reindex`")
     for _source, reason in report.failures:
         print(f"failed: {reason}", file=sys.stderr)
     print(report.summary())

@@ -356,15 +356,25 @@ class VectorIndex:
         return self.flat.ntotal()
 
     def check(self) -> list[str]:
-        problems = self.flat.check()
+        """Differences with SQLite. An HNSW graph that lags behind is not one: newer chunks are searched exactly."""
+        return self.flat.check()
+
+    def hnsw_lag(self) -> float | None:
+        """Share of the stored chunks the HNSW graph does not cover (None for a flat index); 1.0 if never built."""
+        if self.kind != "hnsw":
+            return None
+        total = self.store.counts()["chunks"]
         hnsw = self._load_hnsw()
-        if self.kind == "hnsw" and hnsw is None:
-            problems.append("index type is hnsw but no HNSW graph is built (run `medkb reindex`)")
-        return problems
+        if hnsw is None:
+            return 1.0 if total else 0.0
+        newer = int(self.store.chunk_rowids(hnsw.watermark + 1).size)
+        return (newer + int(hnsw.deleted.size)) / max(total, 1)
 
     def status(self) -> dict[str, int | str]:
         out: dict[str, int | str] = {"index_type": self.kind}
         hnsw = self._load_hnsw()
+        if self.kind == "hnsw" and hnsw is None:
+            out["hnsw_vectors"] = 0
         if hnsw is not None:
             out["hnsw_vectors"] = int(hnsw.index.ntotal)
             out["hnsw_watermark"] = hnsw.watermark
