@@ -86,3 +86,18 @@ def test_console_script_runs_offline(tmp_path: Path, docs_dir: Path) -> None:
     assert "1 added" in done.stdout
     done = subprocess.run([sys.executable, "-m", "kb.cli", "models"], capture_output=True, text=True, timeout=60)
     assert "all-MiniLM-L6-v2" in done.stdout and "qwen2.5-coder-0.5b-instruct" in done.stdout
+
+
+def test_ingest_a_named_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kb = tmp_path / "kb"
+    args = ["ingest", "--corpus", "sample", "--kb", str(kb), "--embedder", "hashing", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "corpus sample: 40 documents stored (as expected)" in out
+    assert main(args) == 0
+    assert "0 read, 40 unchanged" in capsys.readouterr().out
+
+
+def test_ingest_without_inputs_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--kb", str(tmp_path / "kb"), "--embedder", "hashing"]) == 2
+    assert "nothing to ingest" in capsys.readouterr().err
