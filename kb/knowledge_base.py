@@ -39,7 +39,7 @@ FilterSpec = Mapping[str, Any] | Filters | None
 
 
 class KnowledgeBase:
-    """A medkb knowledge base directory: ``manifest.json``, ``kb.sqlite`` and ``vectors.faiss``."""
+    """A medkb knowledge base directory: ``manifest.json``, ``kb.sqlite`` and the vector index in ``vectors/``."""
 
     def __init__(
         self,
