@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -45,16 +46,19 @@ HNSW_META = "hnsw.json"
 INDEX_TYPES = ("flat", "hnsw")
 _SHARD_FILE = re.compile(r"flat-(\d{6})\.faiss")
 
+#: FAISS's SWIG classes; its type stubs miss most of their attributes (id_map, hnsw, search parameters).
+FaissIndex = Any
 
-def _flat(dim: int) -> faiss.Index:
+
+def _flat(dim: int) -> FaissIndex:
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
-def _ids_of(index: faiss.Index) -> np.ndarray:
+def _ids_of(index: FaissIndex) -> np.ndarray:
     return faiss.vector_to_array(index.id_map).astype(np.int64) if index.ntotal else np.zeros(0, np.int64)
 
 
-def _write_atomic(index: faiss.Index, path: Path) -> None:
+def _write_atomic(index: FaissIndex, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     faiss.write_index(index, str(tmp))
     os.replace(tmp, path)
@@ -74,7 +78,7 @@ class FlatShards:
         self.dir = directory / VECTOR_DIR
         self.dim = dim
         self.store = store
-        self._loaded: OrderedDict[int, faiss.Index] = OrderedDict()
+        self._loaded: OrderedDict[int, FaissIndex] = OrderedDict()
         self._dirty: set[int] = set()
         self._all_loaded = False  # set once a search has loaded every shard; writes then keep them all
         self._stale: set[int] = set()  # shards deleted from while not loaded; brought in step on flush
@@ -95,7 +99,7 @@ class FlatShards:
     def _expected(self, shard: int) -> tuple[int, int]:
         return self.store.range_checksum(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE)
 
-    def _read(self, shard: int) -> faiss.Index | None:
+    def _read(self, shard: int) -> FaissIndex | None:
         path = self._path(shard)
         if not path.is_file():
             return None
@@ -109,7 +113,7 @@ class FlatShards:
             return None
         return index
 
-    def shard(self, shard: int, *, keep: int | None = None) -> faiss.Index:
+    def shard(self, shard: int, *, keep: int | None = None) -> FaissIndex:
         """Shard ``shard`` in step with SQLite; at most ``keep`` shards stay loaded (unlimited if None)."""
         if shard in self._loaded:
             self._loaded.move_to_end(shard)
@@ -206,7 +210,7 @@ class FlatShards:
             n = min(k, int(index.ntotal))
             if n < 1:
                 continue
-            scores, ids = index.search(query, n, params=faiss.SearchParameters(sel=sel) if sel else None)
+            scores, ids = index.search(query, n, params=faiss.SearchParameters(sel=sel) if sel else None)  # type: ignore[call-arg]
             keep = ids[0] >= 0
             parts.append((ids[0][keep], scores[0][keep]))
         return _top_k(parts, k)
@@ -239,7 +243,7 @@ class FlatShards:
 
 @dataclass
 class _Hnsw:
-    index: faiss.Index
+    index: FaissIndex
     watermark: int
     deleted: np.ndarray
 
@@ -292,8 +296,9 @@ class VectorIndex:
     def build_hnsw(self, m: int = 32, ef_construction: int = 128) -> None:
         """Build the HNSW graph over every stored chunk and save it; reads vectors from SQLite in batches."""
         watermark = self.store.max_chunk_rowid()
-        index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(self.dim, m, faiss.METRIC_INNER_PRODUCT))
-        faiss.downcast_index(index.index).hnsw.efConstruction = ef_construction
+        graph: FaissIndex = faiss.IndexHNSWFlat(self.dim, m, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = ef_construction
+        index = faiss.IndexIDMap2(graph)
         for ids, vectors in self.store.iter_vectors(batch=16384, hi=watermark + 1):
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         vdir = self.directory / VECTOR_DIR
@@ -317,7 +322,7 @@ class VectorIndex:
             return None
         try:
             meta = json.loads((vdir / HNSW_META).read_text(encoding="utf-8"))
-            index = faiss.read_index(str(vdir / HNSW_FILE), faiss.IO_FLAG_MMAP)
+            index: FaissIndex = faiss.read_index(str(vdir / HNSW_FILE), faiss.IO_FLAG_MMAP)
             watermark = int(meta["watermark"])
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             log.warning("%s: unreadable HNSW index (%s); searching exactly until `medkb reindex`", vdir, exc)
@@ -326,7 +331,8 @@ class VectorIndex:
             log.warning("%s: HNSW index has dimension %d, expected %d; ignored", vdir, index.d, self.dim)
             return None
         deleted = np.setdiff1d(_ids_of(index), self.store.chunk_rowids(0, watermark + 1), assume_unique=True)
-        faiss.downcast_index(index.index).hnsw.efSearch = self.ef_search
+        graph: FaissIndex = faiss.downcast_index(index.index)
+        graph.hnsw.efSearch = self.ef_search
         self._hnsw = _Hnsw(index, watermark, deleted)
         return self._hnsw
 
@@ -346,7 +352,7 @@ class VectorIndex:
             sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(hnsw.deleted))
         else:
             sel = None
-        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), sel=sel)
+        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), sel=sel)  # type: ignore[attr-defined]
         scores, ids = hnsw.index.search(q, min(k, int(hnsw.index.ntotal)), params=params)
         keep = ids[0] >= 0
         parts.append((ids[0][keep], scores[0][keep]))
