@@ -94,6 +94,8 @@ class FlatShards:
     def wanted_shards(self, lo_id: int = 0) -> list[int]:
         """Shards that should exist: every one overlapping a stored chunk id at or above ``lo_id``."""
         top = self.store.max_chunk_rowid()
+        if lo_id > top:
+            return []
         return [s for s in range(lo_id // SHARD_SIZE, top // SHARD_SIZE + 1) if self._expected(s)[0]]
 
     def _expected(self, shard: int) -> tuple[int, int]:
@@ -322,7 +324,9 @@ class VectorIndex:
             return None
         try:
             meta = json.loads((vdir / HNSW_META).read_text(encoding="utf-8"))
-            index: FaissIndex = faiss.read_index(str(vdir / HNSW_FILE), faiss.IO_FLAG_MMAP)
+            # MMAP_IFC maps the stored vectors (the bulk of the file) instead of reading them; plain IO_FLAG_MMAP
+            # reads HNSW indexes whole in this FAISS version.
+            index: FaissIndex = faiss.read_index(str(vdir / HNSW_FILE), faiss.IO_FLAG_MMAP_IFC)
             watermark = int(meta["watermark"])
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             log.warning("%s: unreadable HNSW index (%s); searching exactly until `medkb reindex`", vdir, exc)

@@ -199,6 +199,9 @@ def test_hnsw_index_matches_exact_search_and_sees_later_changes(tmp_path: Path) 
     with KnowledgeBase.open(tmp_path / "hnsw") as again:  # memory-mapped on open, deletions still filtered
         assert again.stats()["hnsw_deleted_since_build"] == 1
         assert all("word123." not in h.text for h in again.search("word123", k=10))
+        maps = Path("/proc/self/maps")
+        if maps.exists():
+            assert "hnsw.faiss" in maps.read_text()
 
 
 def test_a_version_1_knowledge_base_is_upgraded_in_place(tmp_path: Path, docs_dir: Path) -> None:
