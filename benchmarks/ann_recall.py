@@ -1,6 +1,6 @@
 """Recall@10 of the HNSW index against exact (flat) search, on real embeddings of real medical text.
 
-    python -P benchmarks/ann_recall.py [--kb DIR] [--ef 16 32 64 128 256]
+    python benchmarks/ann_recall.py [--kb DIR] [--ef 16 32 64 128 256]
 
 The knowledge base holds the MedQuAD passages and the SciFact abstracts (``../shared/data``), embedded with the
 default MiniLM embedder; it is built on first use in ``benchmarks/results/ann-kb`` (not committed) and reused.
@@ -120,7 +120,7 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         memory[kind] = json.loads(out.stdout.strip().splitlines()[-1])
     result = {
-        "command": "python -P benchmarks/ann_recall.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/ann_recall.py " + " ".join(sys.argv[1:]),
         "corpus": "MedQuAD corpus.jsonl + SciFact corpus.jsonl",
         "queries": len(queries),
         "chunks": chunks,
@@ -138,4 +138,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        # `python benchmarks/x.py` puts benchmarks/ first on sys.path, where ingest.py would shadow the ``ingest``
+        # package: run again with -P, which leaves the script's folder off sys.path.
+        os.execv(sys.executable, [sys.executable, "-P", *sys.argv])
     main()

@@ -1,6 +1,6 @@
 """Incremental re-run: time of ``medkb ingest`` on unchanged inputs as a share of the first run's time.
 
-    python -P benchmarks/incremental.py [--corpus pubmedqa] [--embedder all-MiniLM-L6-v2]
+    python benchmarks/incremental.py [--corpus pubmedqa] [--embedder all-MiniLM-L6-v2]
 
 Runs the real command line twice on a copy of a named corpus into a fresh knowledge base, then once more after
 touching the copy (same bytes, new mtime: the file is hashed but not read). Reports wall time of each run (whole
@@ -66,7 +66,7 @@ def main() -> None:
             os.utime(file)  # same bytes, new mtime
         touched_s, touched = _run(base)
     result = {
-        "command": "python -P benchmarks/incremental.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/incremental.py " + " ".join(sys.argv[1:]),
         "corpus": args.corpus,
         "embedder": args.embedder,
         "first": {"seconds": first_s, "chunks_embedded": _chunks_added(first)},
@@ -80,4 +80,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        # `python benchmarks/x.py` puts benchmarks/ first on sys.path, where ingest.py would shadow the ``ingest``
+        # package: run again with -P, which leaves the script's folder off sys.path.
+        os.execv(sys.executable, [sys.executable, "-P", *sys.argv])
     main()

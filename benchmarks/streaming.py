@@ -1,6 +1,6 @@
 """Streaming at scale: records/s and peak RSS of parsing alone and of full ingestion, at 10k and 100k records.
 
-    python -P benchmarks/streaming.py [--records 10000 100000] [--work DIR] [--embedder NAME] [--skip-ingest]
+    python benchmarks/streaming.py [--records 10000 100000] [--work DIR] [--embedder NAME] [--skip-ingest]
 
 A synthetic PubMed baseline file (``.xml.gz``) of N records is built from the structure of the real PubMed
 fixtures in ``../shared/data/pubmed_xml/`` (the same elements, a fresh PMID per record, and each record's title and
@@ -164,7 +164,7 @@ def main() -> None:
         results[str(n)] = entry
 
     summary: dict[str, object] = {
-        "command": "python -P benchmarks/streaming.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/streaming.py " + " ".join(sys.argv[1:]),
         "embedder": args.embedder,
         "max_abstract_words": MAX_ABSTRACT_WORDS,
         "cpus": os.cpu_count(),
@@ -186,4 +186,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        # `python benchmarks/x.py` puts benchmarks/ first on sys.path, where ingest.py would shadow the ``ingest``
+        # package: run again with -P, which leaves the script's folder off sys.path.
+        os.execv(sys.executable, [sys.executable, "-P", *sys.argv])
     main()
