@@ -167,13 +167,16 @@ class Ingestor:
 
     def _ingest_file(self, path: Path) -> None:
         origin = str(path.resolve())
+        # A file read without de-identification must be read again with it (and the other way round).
+        mode = ":deidentified" if self.transform is not None else ""
         try:
             stat = path.stat()
             previous = self.store.file_state(origin)
-            if previous and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            same_mode = previous is not None and previous.sha256[64:] == mode
+            if previous and same_mode and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 self._report.files_unchanged += 1
                 return
-            digest = _sha256(path)
+            digest = _sha256(path) + mode
         except OSError as exc:
             self._fail(str(path), f"{path}: cannot read ({exc.strerror or exc})")
             return

@@ -140,6 +140,9 @@ class Store:
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
+        # Deleted documents are overwritten, not left in free pages: a note re-ingested with --deidentify must
+        # not survive in the file.
+        self._db.execute("PRAGMA secure_delete = ON")
         if create:
             self._db.executescript(_SCHEMA)
             self._db.execute(

@@ -86,3 +86,14 @@ def test_cli_flag(tmp_path: Path, notes: Path, capsys: pytest.CaptureFixture[str
     assert "1 added" in capsys.readouterr().out
     raw = _kb_bytes(kb)
     assert [s for s in IDENTIFIERS if s.encode() in raw] == []
+
+
+def test_reingesting_with_the_flag_replaces_what_was_stored_raw(tmp_path: Path, notes: Path) -> None:
+    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing")) as kb:
+        kb.ingest([notes])
+        report = kb.ingest([notes], deidentify=True)
+        assert (report.files_read, report.replaced) == (1, 1)
+        assert kb.stats()["documents"] == 1
+        assert kb.check() == []
+    raw = _kb_bytes(tmp_path / "kb")
+    assert [s for s in IDENTIFIERS if s.encode() in raw] == []
