@@ -151,6 +151,9 @@ class Ingestor:
                 if sync and Path(item).is_dir():
                     self._sync_directory(Path(item))
             self._commit()
+            if self.transform is not None and report.chunks_removed:
+                # Documents replaced by de-identified ones: their raw terms must not linger in the lexical index.
+                self.store.purge_deleted_text()
         finally:
             self.storage.flush()
             report.seconds = time.perf_counter() - started

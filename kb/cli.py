@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--source", help="only documents from this source (metadata value or path prefix)")
         p.add_argument("--since", help="published on or after YYYY[-MM[-DD]]")
         p.add_argument("--until", help="published on or before YYYY[-MM[-DD]]")
+        p.add_argument(
+            "--mode", choices=("dense", "lexical", "hybrid"), default=None, help="retrieval (default: settings)"
+        )
 
     p = with_kb(sub.add_parser("ingest", help="add files or directories to a knowledge base (created if missing)"))
     p.add_argument("paths", nargs="*", type=Path)
@@ -212,7 +215,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     with _open(args) as kb:
-        hits = kb.search(args.query, k=args.k or 10, filters=_filters(args))
+        hits = kb.search(args.query, k=args.k or 10, filters=_filters(args), mode=args.mode)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -228,7 +231,12 @@ def _ask(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     with _open(args) as kb:
-        overrides = {"generator": args.generator, "generator_model": args.model, "max_answer_tokens": args.max_tokens}
+        overrides = {
+            "generator": args.generator,
+            "generator_model": args.model,
+            "max_answer_tokens": args.max_tokens,
+            "retrieval": args.mode,
+        }
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
         answer = kb.ask(args.question, k=args.k, filters=_filters(args))
     if args.json:

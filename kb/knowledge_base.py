@@ -28,10 +28,11 @@ from kb.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, Se
 from kb.filters import Filters
 from kb.manifest import MANIFEST, Manifest
 from kb.protocols import Embedder
-from kb.settings import Settings
+from kb.settings import RETRIEVAL_MODES, Settings
 from kb.storage import Storage
 from kb.types import Answer, Hit
 from retrieval.embedders import make_embedder
+from retrieval.fusion import reciprocal_rank_fusion
 
 log = logging.getLogger(__name__)
 
@@ -194,15 +195,45 @@ class KnowledgeBase:
         entry = get_corpus(name)
         return self.ingest(entry.local_files(dest), reader=entry.reader, deidentify=deidentify, sync=sync)
 
-    def search(self, query: str, k: int = 10, filters: FilterSpec = None) -> list[Hit]:
+    def search(self, query: str, k: int = 10, filters: FilterSpec = None, *, mode: str | None = None) -> list[Hit]:
         """The ``k`` chunks closest to ``query`` among those whose documents pass ``filters``
-        (e.g. ``{"source": "...", "published_from": "2019", "language": "en"}``)."""
+        (e.g. ``{"source": "...", "published_from": "2019", "language": "en"}``).
+
+        ``mode`` (default ``settings.retrieval``): ``dense`` (vector index), ``lexical`` (BM25) or ``hybrid`` (both,
+        fused by reciprocal rank). Hybrid hits carry every score in ``hit.scores`` (``dense`` cosine, ``lexical``
+        BM25 where the chunk matched, ``hybrid``); ``hit.score`` is the fused one.
+        """
         if not query.strip():
             raise MedkbError("query is empty: expected some text to search for")
         if k < 1:
             raise MedkbError(f"k={k}: expected a positive integer")
+        mode = mode or self.settings.retrieval
+        if mode not in RETRIEVAL_MODES:
+            raise MedkbError(f"mode={mode!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
+        spec = Filters.from_mapping(filters)
+        if mode == "lexical":
+            ids, scores = self.storage.lexical(query, k, spec)
+            return self.storage.store.hits(ids.tolist(), scores.tolist(), "lexical")
         vector = self.embedder.embed_query(query)
-        return self.storage.search(vector, k, Filters.from_mapping(filters))
+        if mode == "dense":
+            return self.storage.search(vector, k, spec)
+        return self._hybrid(query, vector, k, spec)
+
+    def _hybrid(self, query: str, vector: Any, k: int, spec: Filters) -> list[Hit]:
+        s = self.settings
+        depth = max(k, s.candidates)
+        dense_ids, _ = self.storage.dense(vector, depth, spec)
+        lexical_ids, lexical_scores = self.storage.lexical(query, depth, spec)
+        fused = reciprocal_rank_fusion(
+            [dense_ids.tolist(), lexical_ids.tolist()], k=s.rrf_k, weights=(s.weight_dense, s.weight_lexical)
+        )[:k]
+        rowids = [i for i, _ in fused]
+        found, vectors = self.storage.store.vectors_for(rowids)
+        cosine = dict(zip(found.tolist(), (vectors @ vector).tolist(), strict=True)) if found.size else {}
+        bm25 = dict(zip(lexical_ids.tolist(), lexical_scores.tolist(), strict=True))
+        extra = {"dense": cosine, "lexical": bm25}
+        hits = self.storage.store.hits(rowids, [score for _, score in fused], "hybrid", extra)
+        return hits
 
     @property
     def generator(self) -> Generator:

@@ -17,6 +17,9 @@ from kb.registry import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
 #: Bump when the chunker's behaviour changes, so old indexes are recognised as built differently.
 CHUNKER_VERSION = 1
 
+#: How ``search`` ranks: the vector index, the lexical (BM25) index, or both fused.
+RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
+
 #: The fields whose values change what is stored in the index.
 INDEX_SHAPING = ("embedder", "chunk_tokens", "chunk_overlap")
 
@@ -31,6 +34,8 @@ class Settings:
     exported once to ONNX) or ``torch``; both give the same vectors to float rounding.
     ``index_type`` is ``flat`` (exact search; default) or ``hnsw`` (approximate, memory-mapped, for millions of
     chunks; built by ``medkb reindex``), searched with ``hnsw_ef_search`` candidates.
+    ``retrieval`` is ``dense`` (default), ``lexical`` (BM25 over SQLite FTS5) or ``hybrid``: the top ``candidates``
+    of each fused by reciprocal rank (``rrf_k``), weighted by ``weight_dense`` and ``weight_lexical``.
     """
 
     embedder: str = DEFAULT_EMBEDDER
@@ -45,6 +50,11 @@ class Settings:
     batch_size: int = 64
     index_type: str = "flat"
     hnsw_ef_search: int = 128
+    retrieval: str = "dense"
+    candidates: int = 100
+    rrf_k: int = 60
+    weight_dense: float = 1.0
+    weight_lexical: float = 1.0
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -61,6 +71,15 @@ class Settings:
             raise MedkbError(f"index_type={self.index_type!r}: expected 'flat' or 'hnsw'")
         if self.hnsw_ef_search < 1:
             raise MedkbError(f"hnsw_ef_search={self.hnsw_ef_search}: expected a positive integer")
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise MedkbError(f"retrieval={self.retrieval!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
+        if self.candidates < 1 or self.rrf_k < 1:
+            raise MedkbError(f"candidates={self.candidates}, rrf_k={self.rrf_k}: expected positive integers")
+        if self.weight_dense < 0 or self.weight_lexical < 0 or self.weight_dense + self.weight_lexical == 0:
+            raise MedkbError(
+                f"weight_dense={self.weight_dense}, weight_lexical={self.weight_lexical}: expected non-negative "
+                "weights, not both zero"
+            )
         if self.batch_size < 1:
             raise MedkbError(f"batch_size={self.batch_size}: expected a positive integer")
 

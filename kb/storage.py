@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.filters import Filters
+from kb.lexical import match_expression
 from kb.store import DB_NAME, FileState, NewDocument, Store
 from kb.types import Hit
 from kb.vectors import VectorIndex
@@ -65,14 +66,26 @@ class Storage:
         """Save the vector shards that changed."""
         self.index.flush()
 
-    def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+    def dense(self, query: np.ndarray, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (ids, cosine scores) from the vector index, among chunks whose documents pass ``filters``."""
         allowed = None if filters is None or filters.empty else self.store.matching_ids(filters)
-        ids, scores = self.index.search(query, k, allowed)
+        return self.index.search(query, k, allowed)
+
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (ids, BM25 scores) from the lexical index; nothing when the query has no searchable term."""
+        expression = match_expression(query)
+        if expression is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return self.store.lexical_search(expression, k, filters)
+
+    def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        ids, scores = self.dense(query, k, filters)
         return self.store.hits(ids.tolist(), scores.tolist())
 
     def check(self) -> list[str]:
-        """Differences between SQLite and the vector index, and SQLite's own problems (empty when consistent)."""
-        return self.store.integrity_problems() + self.index.check()
+        """Differences between SQLite and the vector and lexical indexes, and SQLite's own problems (empty when
+        consistent)."""
+        return self.store.integrity_problems() + self.store.lexical_problems() + self.index.check()
 
     def close(self) -> None:
         self.flush()

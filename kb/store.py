@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +18,24 @@ import numpy as np
 
 from kb.errors import KnowledgeBaseNotFound
 from kb.filters import Filters
+from kb.lexical import TOKENIZER, index_text
 from kb.types import Chunk, Document, Hit, Section
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "kb.sqlite"
 
-_SCHEMA = """
+# The lexical (BM25) index: one FTS5 row per chunk, same rowid, written in the chunk's transaction and deleted
+# with it by the trigger (also when a document's chunks go by cascade).
+_FTS_TABLE = f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(lex, tokenize = '{TOKENIZER}')"
+_FTS_TRIGGER = """CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunks_fts WHERE rowid = old.rowid;
+END"""
+_LEXICAL_SCHEMA = f"{_FTS_TABLE};\n{_FTS_TRIGGER};\n"
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
@@ -69,6 +79,8 @@ CREATE TABLE IF NOT EXISTS files (
     done_at TEXT NOT NULL DEFAULT (datetime('now'))
 );
 """
+    + _LEXICAL_SCHEMA
+)
 
 # Version 1 -> 2: documents remember the file they came from and their version; files read completely are
 # recorded (incremental and resumable ingestion); chunk row ids are never reused (AUTOINCREMENT), so a vector
@@ -152,6 +164,9 @@ class Store:
         if version == 1:
             self._migrate_from_1()
             version = self.schema_version()
+        if version == 2:
+            self._migrate_from_2()
+            version = self.schema_version()
         if version != SCHEMA_VERSION:
             raise KnowledgeBaseNotFound(f"{path}: schema version {version}, this medkb reads {SCHEMA_VERSION}")
 
@@ -176,6 +191,28 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise KnowledgeBaseNotFound(f"{self.path}: not a medkb database ({exc})") from exc
         return int(row[0]) if row else 0
+
+    def _migrate_from_2(self) -> None:
+        """Version 2 -> 3: build the lexical index from the stored chunks."""
+        log.info("%s: building the lexical index (schema version 2 to %d)", self.path, SCHEMA_VERSION)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(_FTS_TABLE)
+            db.execute(_FTS_TRIGGER)
+            db.execute("DELETE FROM chunks_fts")
+            rows = db.execute(
+                "SELECT c.rowid, d.title, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.rowid"
+            )
+            while batch := rows.fetchmany(2048):
+                db.executemany(
+                    "INSERT INTO chunks_fts(rowid, lex) VALUES (?, ?)", [(r, index_text(t, x)) for r, t, x in batch]
+                )
+            db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     # -- reads -------------------------------------------------------------------------------------------------
 
@@ -252,6 +289,34 @@ class Store:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         return np.asarray(found, dtype=np.int64), np.stack(vecs)
 
+    def purge_deleted_text(self) -> None:
+        """Rewrite the lexical index so that terms of deleted chunks leave the file too (FTS5 otherwise keeps them
+        in old segments until a merge). Costs a pass over the whole lexical index."""
+        self._db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def lexical_search(self, expression: str, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (FAISS ids, BM25 scores; higher is better) for an FTS5 ``MATCH`` expression (see
+        `kb.lexical.match_expression`), among the chunks whose documents pass ``filters``."""
+        where, params = (filters or Filters()).to_sql()
+        rows = self._db.execute(
+            "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts"
+            " JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.doc_id"
+            f" WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts) LIMIT ?",
+            [expression, *params, k],
+        ).fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64), np.asarray([r[1] for r in rows], dtype=np.float32)
+
+    def lexical_problems(self) -> list[str]:
+        """Differences between the lexical index and the chunks (empty when consistent)."""
+        have = self._db.execute("SELECT count(*), coalesce(sum(rowid), 0) FROM chunks_fts").fetchone()
+        want = self.chunk_id_checksum()
+        if tuple(have) != want:
+            return [
+                f"lexical index holds {have[0]} rows (id sum {have[1]}), kb.sqlite {want[0]} chunks (id sum {want[1]})"
+            ]
+        return []
+
     def integrity_problems(self) -> list[str]:
         """SQLite's own integrity and foreign-key checks, plus documents left without chunks."""
         problems = [r[0] for r in self._db.execute("PRAGMA integrity_check") if r[0] != "ok"]
@@ -307,8 +372,15 @@ class Store:
         sql = f"SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}"
         return np.fromiter((r[0] for r in self._db.execute(sql, params)), dtype=np.int64)
 
-    def hits(self, ids: Sequence[int], scores: Sequence[float]) -> list[Hit]:
-        """Hits for FAISS ids, in the order given."""
+    def hits(
+        self,
+        ids: Sequence[int],
+        scores: Sequence[float],
+        kind: str = "dense",
+        extra: Mapping[str, Mapping[int, float]] | None = None,
+    ) -> list[Hit]:
+        """Hits for FAISS ids, in the order given; ``kind`` names the score (``dense``, ``lexical``, ``hybrid``) and
+        ``extra`` adds other scores by id (``{"lexical": {id: bm25}}``) to ``hit.scores``."""
         if not len(ids):
             return []
         marks = ",".join("?" * len(ids))
@@ -336,7 +408,8 @@ class Store:
                     source=r[9],
                     metadata=json.loads(r[10]),
                     score=float(score),
-                    scores={"dense": float(score)},
+                    scores={kind: float(score)}
+                    | {name: float(m[int(i)]) for name, m in (extra or {}).items() if int(i) in m},
                     rank=rank,
                 )
             )
@@ -400,7 +473,12 @@ class Store:
                         ),
                     )
                     if cur.rowcount:
-                        added_ids.append(int(cur.lastrowid or 0))
+                        rowid = int(cur.lastrowid or 0)
+                        db.execute(
+                            "INSERT INTO chunks_fts(rowid, lex) VALUES (?, ?)",
+                            (rowid, index_text(doc.title, chunk.text)),
+                        )
+                        added_ids.append(rowid)
                         added_vecs.append(vec)
             for source in cleared_failures:  # the file and the records in it (``path#L12``)
                 db.execute(

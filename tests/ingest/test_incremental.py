@@ -230,7 +230,7 @@ def test_a_version_1_knowledge_base_is_upgraded_in_place(tmp_path: Path, docs_di
     db.close()
     shutil.rmtree(tmp_path / "kb" / VECTOR_DIR)
     with KnowledgeBase.open(tmp_path / "kb") as kb:
-        assert kb.storage.store.schema_version() == 2
+        assert kb.storage.store.schema_version() == 3
         assert sorted(h.chunk_id for h in kb.search("the", k=100)) == before
         report = kb.ingest([docs_dir])
         assert report.chunks == 0
