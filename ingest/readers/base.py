@@ -95,7 +95,7 @@ def format_limit(size: int) -> str:
     return format_size(size)
 
 
-def read_bytes(path: Path, limit: int | None = None) -> bytes:
+def read_bytes(path: Path, limit: int | None = None, kind: str = "text files") -> bytes:
     """The file's bytes; `ReaderError` if it cannot be opened, holds nothing but whitespace, or is larger than
     ``limit`` bytes (checked before reading, and never more than ``limit + 1`` bytes are read)."""
     try:
@@ -103,12 +103,12 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
             if limit is not None:
                 size = _size_of(handle)
                 if size > limit:
-                    raise ReaderError(_too_big(path, size, limit))
+                    raise ReaderError(_too_big(path, size, limit, kind))
             data = handle.read() if limit is None else handle.read(limit + 1)
     except OSError as exc:
         raise ReaderError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if limit is not None and len(data) > limit:  # the file grew while we looked
-        raise ReaderError(_too_big(path, len(data), limit))
+        raise ReaderError(_too_big(path, len(data), limit, kind))
     if not data.removeprefix(UTF8_BOM).strip():
         raise ReaderError(f"{path}: empty file")
     return data
@@ -118,11 +118,9 @@ def _size_of(handle: BinaryIO) -> int:
     return os.fstat(handle.fileno()).st_size
 
 
-def _too_big(path: Path, size: int, limit: int) -> str:
-    return (
-        f"{path}: file is {format_size(size)}; text files over {format_limit(limit)} are not read whole "
-        "(split it, or use JSON Lines/CSV)"
-    )
+def _too_big(path: Path, size: int, limit: int, kind: str = "text files") -> str:
+    hint = " (split it, or use JSON Lines/CSV)" if kind == "text files" else ""
+    return f"{path}: file is {format_size(size)}; {kind} over {format_limit(limit)} are not read whole{hint}"
 
 
 def check_text_start(path: Path, head: bytes) -> None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PAGE_SEPARATOR = "\n\n"
+#: PDFs are parsed in memory; larger ones are refused with a clear error rather than exhausting it.
+MAX_PDF_BYTES = 512 * 2**20
 
 # pypdf's logger is shared by the process; the lock keeps concurrent reads from restoring it out of order.
 _PYPDF_LOGGING_LOCK = threading.Lock()
@@ -30,7 +32,7 @@ class PdfReader:
     """Reads a PDF's text layer; scanned PDFs without one are refused rather than indexed empty."""
 
     def read(self, path: Path) -> Iterator[Document | RecordError]:
-        data = read_bytes(path)
+        data = read_bytes(path, limit=MAX_PDF_BYTES, kind="PDFs")
         with _pypdf_logs_at_debug():
             title, pages = _extract(path, data)
         text = PAGE_SEPARATOR.join(pages)

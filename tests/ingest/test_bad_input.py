@@ -289,3 +289,9 @@ def test_tar_gz_bombs_are_refused(tmp_path: Path, private_tmp: Path, monkeypatch
     [ratio_error, _big, _ok] = read_all(path)
     assert isinstance(ratio_error, RecordError) and "possible archive bomb" in ratio_error.reason
     assert list(private_tmp.iterdir()) == []
+
+
+def test_huge_pdf_is_refused_by_size(tmp_path: Path) -> None:
+    path = sparse(tmp_path / "huge.pdf", b"%PDF-1.4\n", GIB)
+    message = refused(path)
+    assert "1.0 GiB" in message and "512 MiB" in message
