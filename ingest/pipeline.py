@@ -77,6 +77,7 @@ class _Pending:
     cleared: list[str] = field(default_factory=list)
     files_done: list[FileState] = field(default_factory=list)
     files_forgotten: list[str] = field(default_factory=list)
+    claimed: list[tuple[str, str]] = field(default_factory=list)
     n_chunks: int = 0
 
     def by_source(self, source: str) -> list[str]:
@@ -88,7 +89,13 @@ class _Pending:
 
     def empty(self) -> bool:
         return not (
-            self.docs or self.deleted or self.failures or self.cleared or self.files_done or self.files_forgotten
+            self.docs
+            or self.deleted
+            or self.failures
+            or self.cleared
+            or self.files_done
+            or self.files_forgotten
+            or self.claimed
         )
 
 
@@ -262,6 +269,8 @@ class Ingestor:
         pending = self._pending
         if doc_id in pending.docs or self.store.has_document(doc_id):
             self._report.unchanged += 1
+            if origin is not None and doc_id not in pending.docs:
+                pending.claimed.append((doc_id, origin))
             return doc_id
         stored = self.store.versions_for_source(doc.source)
         stored.update({d: pending.docs[d][0].metadata.get("version") for d in pending.by_source(doc.source)})
@@ -286,7 +295,12 @@ class Ingestor:
     # -- commits -----------------------------------------------------------------------------------------------------
 
     def _maybe_commit(self) -> None:
-        if self._pending.n_chunks >= self.batch_size or len(self._pending.deleted) >= 10 * self.batch_size:
+        pending = self._pending
+        if (
+            pending.n_chunks >= self.batch_size
+            or len(pending.deleted) >= 10 * self.batch_size
+            or len(pending.claimed) >= 100 * self.batch_size
+        ):
             self._commit()
 
     def _commit(self) -> None:
@@ -308,6 +322,7 @@ class Ingestor:
             cleared_failures=[s for s in pending.cleared if s not in failed],
             files_done=pending.files_done,
             files_forgotten=pending.files_forgotten,
+            claimed=pending.claimed,
         )
         self._report.chunks += added
         self._report.chunks_removed += removed

@@ -54,10 +54,11 @@ class Storage:
         cleared_failures: Iterable[str] = (),
         files_done: Iterable[FileState] = (),
         files_forgotten: Iterable[str] = (),
+        claimed: Iterable[tuple[str, str]] = (),
     ) -> tuple[int, int]:
         """Commit one batch; returns (chunks added, chunks removed)."""
         result = self.store.write_batch(
-            documents, deleted_doc_ids, failures, cleared_failures, files_done, files_forgotten
+            documents, deleted_doc_ids, failures, cleared_failures, files_done, files_forgotten, claimed
         )
         self.index.apply(result.added_ids, result.removed_ids)
         return len(result.added_ids), len(result.removed_ids)

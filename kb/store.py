@@ -425,6 +425,7 @@ class Store:
         cleared_failures: Iterable[str] = (),
         files_done: Iterable[FileState] = (),
         files_forgotten: Iterable[str] = (),
+        claimed: Iterable[tuple[str, str]] = (),
     ) -> BatchResult:
         """In one transaction: delete documents (replaced, withdrawn or gone), insert new documents with their
         chunks and vectors, record (or clear) per-source failures, and record the files now read completely."""
@@ -487,6 +488,8 @@ class Store:
                 )
             for source, reason in failures:
                 db.execute("INSERT OR REPLACE INTO failures(source, reason) VALUES (?, ?)", (source, reason))
+            for doc_id, origin in claimed:  # stored before files were tracked (schema 1): record where they live
+                db.execute("UPDATE documents SET origin = ? WHERE id = ? AND origin IS NULL", (origin, doc_id))
             for path in files_forgotten:
                 db.execute("DELETE FROM files WHERE path = ?", (path,))
             for f in files_done:

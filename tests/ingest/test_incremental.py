@@ -235,3 +235,6 @@ def test_a_version_1_knowledge_base_is_upgraded_in_place(tmp_path: Path, docs_di
         report = kb.ingest([docs_dir])
         assert report.chunks == 0
         assert kb.check() == []
+        (docs_dir / "asthma.txt").unlink()  # documents stored before files were tracked are synced too
+        assert kb.ingest([docs_dir], sync=True).deleted == 1
+        assert kb.stats()["documents"] == 3
