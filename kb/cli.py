@@ -1,4 +1,4 @@
-"""The ``medkb`` command line: ingest, search, ask, stats, check, reindex, corpus, models.
+"""The ``medkb`` command line: ingest, search, ask, stats, check, reindex, corpus, eval, models.
 
 Library errors arrive here as typed exceptions and leave as one line on stderr with a non-zero exit status.
 """
@@ -131,8 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_reindex)
 
     from corpora.cli import add_corpus_parser
+    from retrieval.evaluation.cli import add_eval_parser
 
     add_corpus_parser(sub)
+    add_eval_parser(sub)
 
     p = sub.add_parser("models", help="list the models medkb can load offline")
     p.set_defaults(func=_models)

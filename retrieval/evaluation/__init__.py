@@ -1,0 +1,30 @@
+"""Retrieval evaluation: named data sets as BEIR-style ``queries / corpus / qrels``, the systems compared on them,
+and the IR measures (computed by ``ir-measures``), behind ``medkb eval retrieval``.
+
+Example::
+
+    from retrieval.evaluation import load_dataset, evaluate
+
+    dataset = load_dataset("scifact", limit=20)
+    scores = evaluate(dataset.qrels, {"q1": {"scifact:123": 1.0}})
+"""
+
+from __future__ import annotations
+
+from retrieval.evaluation.datasets import DATASETS, EvalDataset, EvalError, load_beir, load_dataset
+from retrieval.evaluation.metrics import MEASURES, evaluate, per_query
+from retrieval.evaluation.systems import SYSTEMS, document_ranking, run_system
+
+__all__ = [
+    "DATASETS",
+    "MEASURES",
+    "SYSTEMS",
+    "EvalDataset",
+    "EvalError",
+    "document_ranking",
+    "evaluate",
+    "load_beir",
+    "load_dataset",
+    "per_query",
+    "run_system",
+]

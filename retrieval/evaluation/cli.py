@@ -1,0 +1,109 @@
+"""``medkb eval retrieval``: retrieval quality of each system on a named data set, as a table or JSON.
+
+Example::
+
+    medkb eval retrieval --dataset scifact --systems bm25,dense,hybrid,rrf --limit 50 --corpus-limit 500 --json
+    medkb eval retrieval --data path/to/beir/nfcorpus --split test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from kb.settings import Settings
+from retrieval.evaluation.datasets import DATASETS, EvalDataset, EvalError, load_beir, load_dataset
+from retrieval.evaluation.metrics import MEASURES, evaluate
+from retrieval.evaluation.systems import DEPTH, SYSTEMS, default_kb_dir, open_kb, run_system
+
+log = logging.getLogger(__name__)
+
+
+def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``eval retrieval`` to a ``medkb`` subparsers object; returns the ``eval`` parser."""
+    parser = subparsers.add_parser("eval", help="measure retrieval quality on a data set")
+    sub = parser.add_subparsers(dest="eval_command", required=True)
+    p = sub.add_parser(
+        "retrieval",
+        help="nDCG@10, Recall@10/100, MRR@10 and queries per second of each retrieval system",
+        description="Builds (once, cached) a knowledge base of the data set's corpus and scores each system's "
+        f"top-{DEPTH} chunks, judged per document (a document ranks where its best chunk ranks).",
+    )
+    p.add_argument("--dataset", choices=DATASETS, help="named data set (beir: give --data)")
+    p.add_argument("--data", type=Path, help="a BEIR directory: corpus.jsonl, queries.jsonl, qrels.tsv")
+    p.add_argument("--split", default=None, help="dev for scifact/pubmedqa/medquad, all for bioasq, BEIR: test")
+    p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(SYSTEMS)}")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N queries only")
+    p.add_argument(
+        "--corpus-limit",
+        type=int,
+        default=None,
+        help="index only the queries' relevant documents plus the first M others (default: the whole corpus)",
+    )
+    p.add_argument("--embedder", default=None, help="embedder of the knowledge base (default: settings)")
+    p.add_argument("--kb-cache", type=Path, default=None, help="knowledge base directory (default: in the cache)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_eval)
+    return parser
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate the systems named in ``args`` and print the results; returns the exit status."""
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        raise EvalError(f"--systems {args.systems!r}: expected a comma-separated list of {', '.join(SYSTEMS)}")
+    dataset = _dataset(args)
+    settings = Settings(embedder=args.embedder) if args.embedder else Settings()
+    directory = args.kb_cache
+    if directory is None:
+        from kb.registry import default_cache_dir
+
+        directory = default_kb_dir(default_cache_dir(), dataset.name, settings.embedder, args.limit, args.corpus_limit)
+    kb = open_kb(dataset, directory, settings, args.corpus_limit)
+    try:
+        documents = kb.stats()["documents"]
+        results = {}
+        for system in systems:
+            run, seconds = run_system(kb, system, dataset.queries)
+            scores = evaluate(dataset.qrels, run)
+            scores["qps"] = len(dataset.queries) / seconds if seconds > 0 else 0.0
+            results[system] = {name: round(value, 4) for name, value in scores.items()}
+            log.info("%s: %s", system, results[system])
+    finally:
+        kb.close()
+    out = {
+        "dataset": dataset.name,
+        "split": dataset.split,
+        "queries": len(dataset.queries),
+        "documents": documents,
+        "systems": results,
+    }
+    print(json.dumps(out, indent=2) if args.json else _table(out))
+    return 0
+
+
+def _dataset(args: argparse.Namespace) -> EvalDataset:
+    if args.data is not None:
+        if args.dataset not in (None, "beir"):
+            raise EvalError(f"--data is a BEIR directory; it cannot be combined with --dataset {args.dataset}")
+        return load_beir(args.data, split=args.split, limit=args.limit)
+    if args.dataset in (None, "beir"):
+        raise EvalError("expected --dataset NAME, or --data DIR for a BEIR directory")
+    return load_dataset(args.dataset, split=args.split, limit=args.limit)
+
+
+def _table(out: dict[str, Any]) -> str:
+    columns = [*MEASURES, "qps"]
+    lines = [
+        f"{out['dataset']} ({out['split']}): {out['queries']} queries, {out['documents']} documents",
+        f"{'system':<8}" + "".join(f"{c:>12}" for c in columns),
+    ]
+    for system, scores in out["systems"].items():
+        lines.append(
+            f"{system:<8}" + "".join(f"{scores[c]:>12.4f}" if c != "qps" else f"{scores[c]:>12.1f}" for c in columns)
+        )
+    return "\n".join(lines)

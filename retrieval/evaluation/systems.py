@@ -1,0 +1,104 @@
+"""The retrieval systems compared by ``medkb eval retrieval``, and the knowledge base they search.
+
+Each system retrieves `DEPTH` chunks per query; a document ranks where its best chunk ranks (chunks are deduplicated
+by their document's key, ``hit.source``). ``rrf`` is plain reciprocal rank fusion (k=60) of the top-100 dense and
+top-100 lexical chunk ids, done here rather than by the knowledge base, so that ``hybrid`` (medkb's fusion as the
+settings configure it) can be compared against the textbook method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import Settings
+from kb.types import Hit
+from retrieval.evaluation.datasets import EvalDataset, EvalError
+from retrieval.fusion import reciprocal_rank_fusion
+
+log = logging.getLogger(__name__)
+
+#: System name -> ``KnowledgeBase.search`` mode (``rrf`` is fused here).
+SYSTEMS = {"bm25": "lexical", "dense": "dense", "hybrid": "hybrid", "rrf": None}
+DEPTH = 100
+RRF_K = 60
+_BUILT = "built.json"
+
+
+def document_ranking(hits: Iterable[Hit]) -> dict[str, float]:
+    """``{document key: score}`` in the hits' order, each document once at its best chunk's rank; scores fall by
+    one per rank from the number of documents, so any evaluator keeps exactly this order."""
+    keys = list(dict.fromkeys(hit.source for hit in hits))
+    return {key: float(len(keys) - i) for i, key in enumerate(keys)}
+
+
+def search(kb: KnowledgeBase, system: str, query: str, depth: int = DEPTH) -> list[Hit]:
+    """The top ``depth`` chunks for ``query`` by ``system`` (a name from `SYSTEMS`)."""
+    if system not in SYSTEMS:
+        raise EvalError(f"unknown system {system!r}; expected one of {', '.join(SYSTEMS)}")
+    if not query.strip():
+        return []
+    mode = SYSTEMS[system]
+    if mode is not None:
+        return kb.search(query, depth, mode=mode)
+    dense_ids, _ = kb.storage.dense(kb.embedder.embed_query(query), depth)
+    lexical_ids, _ = kb.storage.lexical(query, depth)
+    fused = reciprocal_rank_fusion([dense_ids.tolist(), lexical_ids.tolist()], k=RRF_K)[:depth]
+    return kb.storage.store.hits([i for i, _ in fused], [score for _, score in fused], "rrf")
+
+
+def run_system(
+    kb: KnowledgeBase, system: str, queries: Mapping[str, str], depth: int = DEPTH
+) -> tuple[dict[str, dict[str, float]], float]:
+    """A run ``{query id: {document key: score}}`` of ``system`` over ``queries``, and the seconds it took (after
+    one untimed query, so that loading the model or the indexes is not charged to the first system run)."""
+    for text in list(queries.values())[:1]:
+        search(kb, system, text, depth)
+    run = {}
+    started = time.perf_counter()
+    for qid, text in queries.items():
+        run[qid] = document_ranking(search(kb, system, text, depth))
+    return run, time.perf_counter() - started
+
+
+def default_kb_dir(cache: Path, dataset: str, embedder: str, limit: int | None, corpus_limit: int | None) -> Path:
+    """``<cache>/eval/<dataset>/<embedder>/<full | q<limit>-c<corpus_limit>>``: one knowledge base per corpus."""
+    corpus = "full" if corpus_limit is None else f"q{limit if limit is not None else 'all'}-c{corpus_limit}"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder).strip("_")[-80:] or "embedder"
+    return cache / "eval" / dataset / slug / corpus
+
+
+def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_limit: int | None) -> KnowledgeBase:
+    """The knowledge base of ``dataset``'s corpus (restricted by ``corpus_limit``, see `EvalDataset.keep`) in
+    ``directory/kb``, built through the normal ingestion path unless ``directory/built.json`` says it already was."""
+    keep = dataset.keep(corpus_limit)
+    expected: dict[str, Any] = {
+        "dataset": dataset.name,
+        "embedder": settings.embedder,
+        "corpus_limit": corpus_limit,
+        "documents": None if keep is None else len(keep),
+    }
+    if keep is not None:
+        expected["queries"] = sorted(dataset.qrels)
+    marker = directory / _BUILT
+    kb = KnowledgeBase.open_or_create(directory / "kb", settings)
+    try:
+        if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
+            log.info("reusing %s", directory / "kb")
+            return kb
+        log.info("building %s from %s", directory / "kb", dataset.name)
+        items = dataset.corpus.items(keep, directory)
+        report = kb.ingest(items, reader=dataset.corpus.reader)
+        if report.failures:
+            log.warning("%d records failed to ingest, e.g. %s", len(report.failures), report.failures[0])
+        marker.write_text(json.dumps(expected), encoding="utf-8")
+        return kb
+    except BaseException:
+        kb.close()
+        raise

@@ -1,0 +1,164 @@
+"""`medkb eval retrieval`: data sets, document-level ranking, the metrics wrapper, and whole runs on tiny data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from kb.types import Hit
+from retrieval.evaluation.cli import add_eval_parser
+from retrieval.evaluation.datasets import load_beir, load_dataset
+from retrieval.evaluation.metrics import evaluate, per_query
+from retrieval.evaluation.systems import document_ranking
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+DOCS = [
+    ("d1", "Metformin", "Metformin lowers blood glucose in type 2 diabetes."),
+    ("d2", "Aspirin", "Aspirin inhibits platelet aggregation and prevents thrombosis."),
+    ("d3", "Zolmitriptan", "Zolmitriptan treats acute migraine attacks with or without aura."),
+    ("d4", "Warfarin", "Warfarin is an anticoagulant monitored by the INR."),
+    ("d5", "Statins", "Statins reduce LDL cholesterol and cardiovascular events."),
+]
+QUERIES = [("q1", "zolmitriptan"), ("q2", "blood glucose lowering drug"), ("q3", "anticoagulant INR monitoring")]
+QRELS = [("q1", "d3", 1), ("q2", "d1", 1), ("q3", "d4", 1), ("q3", "d2", 0)]
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="medkb")
+    add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def beir_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in DOCS), encoding="utf-8"
+    )
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": x}) + "\n" for i, x in QUERIES), encoding="utf-8"
+    )
+    rows = "".join(f"{q}\t{d}\t{s}\n" for q, d, s in QRELS)
+    (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows, encoding="utf-8")
+    return folder
+
+
+def test_beir_run_json(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _parse(
+        ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing"]
+        + ["--kb-cache", str(tmp_path / "cache"), "--json"]
+    )
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"] == "beir" and out["queries"] == 3 and out["documents"] == 5
+    assert set(out["systems"]) == {"bm25", "dense", "hybrid", "rrf"}
+    for scores in out["systems"].values():
+        assert set(scores) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "qps"}
+        assert all(0.0 <= scores[m] <= 1.0 for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10"))
+        assert scores["qps"] > 0
+
+
+def test_bm25_ranks_the_exact_rare_word_first(beir_dir: Path, tmp_path: Path) -> None:
+    from kb.settings import Settings
+    from retrieval.evaluation.systems import open_kb, run_system
+
+    dataset = load_beir(beir_dir)
+    kb = open_kb(dataset, tmp_path / "cache", Settings(embedder="hashing"), None)
+    try:
+        run, _ = run_system(kb, "bm25", dataset.queries)
+    finally:
+        kb.close()
+    assert next(iter(run["q1"])) == "beir:d3"
+    assert per_query(dataset.qrels, run)["q1"]["mrr@10"] == 1.0
+
+
+def test_kb_is_reused(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--systems", "bm25"]
+    argv += ["--kb-cache", str(tmp_path / "cache")]
+    args = _parse(argv)
+    assert args.func(args) == 0
+    built = (tmp_path / "cache" / "built.json").stat().st_mtime_ns
+    assert args.func(args) == 0
+    assert (tmp_path / "cache" / "built.json").stat().st_mtime_ns == built
+    assert "bm25" in capsys.readouterr().out
+
+
+def _hit(source: str, chunk: str) -> Hit:
+    return Hit(chunk_id=chunk, doc_id=source, text="", score=0.0, source=source)
+
+
+def test_document_ranking_keeps_each_document_at_its_best_chunk() -> None:
+    hits = [_hit("a", "a1"), _hit("b", "b1"), _hit("a", "a2"), _hit("c", "c1"), _hit("b", "b2")]
+    ranking = document_ranking(hits)
+    assert list(ranking) == ["a", "b", "c"]
+    assert sorted(ranking.values(), reverse=True) == list(ranking.values())
+
+
+def test_metrics_match_hand_computed_values() -> None:
+    # Relevant: a (grade 1) and d (grade 1); ranking b, a, c, d.
+    qrels = {"q": {"a": 1, "d": 1}}
+    run = {"q": {"b": 4.0, "a": 3.0, "c": 2.0, "d": 1.0}}
+    dcg = 1 / math.log2(3) + 1 / math.log2(5)
+    idcg = 1 + 1 / math.log2(3)
+    scores = evaluate(qrels, run)
+    assert scores["ndcg@10"] == pytest.approx(dcg / idcg, abs=1e-4)
+    assert scores["mrr@10"] == pytest.approx(0.5)
+    assert scores["recall@10"] == pytest.approx(1.0)
+
+
+def test_metrics_count_unanswered_queries_as_zero() -> None:
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    scores = evaluate(qrels, {"q1": {"a": 1.0}, "q2": {}})
+    assert scores["mrr@10"] == pytest.approx(0.5)
+    assert scores["recall@100"] == pytest.approx(0.5)
+
+
+def test_mrr_is_cut_at_ten() -> None:
+    run = {"q": {f"x{i}": float(100 - i) for i in range(10)} | {"a": 1.0}}
+    assert evaluate({"q": {"a": 1}}, run)["mrr@10"] == 0.0
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "scifact" / "corpus.jsonl").exists(), reason="shared SciFact data missing")
+def test_scifact_limit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MEDKB_DATA_DIR", str(SHARED_DATA))
+    args = _parse(
+        ["eval", "retrieval", "--dataset", "scifact", "--limit", "5", "--corpus-limit", "30", "--embedder", "hashing"]
+        + ["--kb-cache", str(tmp_path / "cache"), "--json"]
+    )
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"] == "scifact" and out["split"] == "dev" and out["queries"] == 5
+    assert 30 < out["documents"] <= 40
+    assert out["systems"]["bm25"]["recall@100"] > 0
+
+
+@pytest.mark.parametrize(("name", "prefix"), [("pubmedqa", "pubmedqa:"), ("medquad", "medquad:")])
+def test_shared_loaders(name: str, prefix: str) -> None:
+    if not (SHARED_DATA / name / "dev.jsonl").exists():
+        pytest.skip(f"shared {name} data missing")
+    dataset = load_dataset(name, limit=3, root=SHARED_DATA)
+    assert len(dataset.queries) == 3 and set(dataset.qrels) == set(dataset.queries)
+    keep = dataset.keep(5)
+    assert keep is not None and all(doc in keep for docs in dataset.qrels.values() for doc in docs)
+    assert all(key.startswith(prefix) for key in keep) and len(keep) <= 3 * 2 + 5
+
+
+def test_bioasq_corpus_is_the_deduplicated_snippets(tmp_path: Path) -> None:
+    folder = tmp_path / "bioasq" / "Task7BGoldenEnriched"
+    folder.mkdir(parents=True)
+    snippet = {"text": "BRCA1 is a tumour suppressor.", "document": "http://www.ncbi.nlm.nih.gov/pubmed/123"}
+    questions = [
+        {"id": "a", "body": "What is BRCA1?", "snippets": [snippet, {"text": "Other text.", "document": "x/9"}]},
+        {"id": "b", "body": "Is BRCA1 bad?", "snippets": [dict(snippet, text=" BRCA1 is a  tumour suppressor.")]},
+    ]
+    (folder / "7B1_golden.json").write_text(json.dumps({"questions": questions}), encoding="utf-8")
+    dataset = load_dataset("bioasq", root=tmp_path)
+    assert dataset.split == "all" and list(dataset.queries) == ["a", "b"]
+    assert len(list(dataset.corpus.keys())) == 2
+    assert set(dataset.qrels["b"]) < set(dataset.qrels["a"])
