@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -30,6 +29,7 @@ from ingest.chunking import Chunker
 from ingest.readers import Deletion, Reader, ReadItem, RecordError, iter_files, reader_for
 from kb.errors import ReaderError
 from kb.protocols import Embedder
+from kb.registry import file_sha256
 from kb.storage import Storage
 from kb.store import FileState, NewDocument
 from kb.types import Chunk, Document
@@ -186,7 +186,7 @@ class Ingestor:
             if previous and same_mode and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 self._report.files_unchanged += 1
                 return
-            digest = _sha256(path) + mode
+            digest = file_sha256(path) + mode
         except OSError as exc:
             self._fail(str(path), f"{path}: cannot read ({exc.strerror or exc})")
             return
@@ -326,14 +326,6 @@ class Ingestor:
         )
         self._report.chunks += added
         self._report.chunks_removed += removed
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _embedding_text(doc: Document, chunk: Chunk) -> str:
