@@ -224,7 +224,7 @@ class Ingestor:
             reason = record.reason if record.reason.startswith(record.source) else f"{record.source}: {record.reason}"
             self._fail(record.source, reason)
         elif isinstance(record, Deletion):
-            ids = self.store.document_ids_for_source(record.source) + self._pending.by_source(record.source)
+            ids = [*self.store.versions_for_source(record.source), *self._pending.by_source(record.source)]
             self._delete(ids)
         else:
             run.records += 1
@@ -249,14 +249,16 @@ class Ingestor:
         self._report.failures.append((source, reason))
         self._pending.failures.append((source, reason))
 
-    def _delete(self, doc_ids: Iterable[str]) -> None:
+    def _delete(self, doc_ids: Iterable[str], *, replaced: bool = False) -> None:
+        """Queue ``doc_ids`` for deletion; ``replaced`` when a newer version takes their place (not a deletion in
+        the report)."""
         for doc_id in dict.fromkeys(doc_ids):
             if doc_id in self._pending.docs:
                 self._pending.drop(doc_id)
                 self._report.added -= 1
             else:
                 self._pending.deleted.append(doc_id)
-            self._report.deleted += 1
+            self._report.deleted += not replaced
 
     def _add(self, doc: Document, origin: str | None) -> str | None:
         """Queue ``doc`` unless it is stored already or superseded; returns its id when it is (or will be) stored."""
@@ -285,8 +287,7 @@ class Ingestor:
             return None
         if stored:
             self._report.replaced += 1
-            self._report.deleted -= len(stored)  # replacements are not counted as deletions
-            self._delete(stored)
+            self._delete(stored, replaced=True)
         pending.docs[doc_id] = (doc, chunks, origin)
         pending.n_chunks += len(chunks)
         self._report.added += 1

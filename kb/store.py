@@ -219,9 +219,6 @@ class Store:
     def has_document(self, doc_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
 
-    def document_ids_for_source(self, source: str) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT id FROM documents WHERE source = ?", (source,))]
-
     def versions_for_source(self, source: str) -> dict[str, int | None]:
         """{document id: version} of the stored documents with this ``source``."""
         return dict(self._db.execute("SELECT id, version FROM documents WHERE source = ?", (source,)).fetchall())

@@ -184,14 +184,6 @@ class FlatShards:
         for shard in list(self._loaded):
             self._save(shard)
 
-    def drop_stale_files(self) -> int:
-        """Delete shard files that no stored chunk falls in; returns how many."""
-        wanted = set(self.wanted_shards())
-        stale = [s for s in self.shard_files() if s not in wanted and s not in self._loaded]
-        for s in stale:
-            self._path(s).unlink(missing_ok=True)
-        return len(stale)
-
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None, lo_id: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
