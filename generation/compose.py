@@ -33,8 +33,9 @@ def compose_answer(
     """Generate an answer to ``question`` from ``hits`` (best first) and resolve its citations."""
     task = classify_task(question)
     timings: dict[str, float] = {}
-    if not hits or hits[0].score < min_score:
-        best = f"{hits[0].score:.3f}" if hits else "none"
+    best_score = max((hit.evidence_score for hit in hits), default=None)
+    if best_score is None or best_score < min_score:
+        best = "none" if best_score is None else f"{best_score:.3f}"
         return _abstain(
             question, hits, task, timings, f"no passage scored above the evidence threshold {min_score} (best: {best})"
         )
@@ -95,7 +96,7 @@ def _abstain(question: str, hits: list[Hit], task: Task, timings: dict[str, floa
     lines = ["There is not enough evidence in the knowledge base to answer this question reliably."]
     if hits:
         lines.append("Closest sources:")
-        lines += [f"- {h.title or h.source} ({h.section or 'text'}; score {h.score:.2f})" for h in hits[:3]]
+        lines += [f"- {h.title or h.source} ({h.section or 'text'}; score {h.evidence_score:.2f})" for h in hits[:3]]
     return Answer(
         question=question,
         text="\n".join(lines),

@@ -12,6 +12,9 @@
   went bad.
 - **Streaming.** Records flow from the reader one at a time; memory is bounded by the batch size, not by the size
   of a file or of the corpus.
+- **Cross-lingual.** With a multilingual encoder (``cross_embedder``), each chunk is embedded a second time, from the
+  same text, and both vectors are stored in the batch's transaction. :func:`backfill_cross_lingual` adds the
+  second vector to chunks stored without one.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from ingest.chunking import Chunker
 from ingest.readers import Deletion, Reader, ReadItem, RecordError, iter_files, reader_for
 from kb.errors import ReaderError
+from kb.manifest import EMBEDDING_TEXT_VERSION
 from kb.protocols import Embedder
 from kb.registry import file_sha256
 from kb.storage import Storage
@@ -114,6 +118,7 @@ class Ingestor:
 
     ``reader`` forces one reader for every file (a named corpus); by default each file's extension picks it.
     ``transform`` is applied to every document before anything is stored or embedded (de-identification).
+    ``cross_embedder``, a multilingual encoder, embeds every chunk a second time for the cross-lingual index.
     """
 
     def __init__(
@@ -125,8 +130,12 @@ class Ingestor:
         batch_size: int = 64,
         reader: Reader | None = None,
         transform: Transform | None = None,
+        embedding_text: int = EMBEDDING_TEXT_VERSION,
+        cross_embedder: Embedder | None = None,
     ) -> None:
         self.storage = storage
+        self.cross_embedder = cross_embedder
+        self.embedding_text = embedding_text
         self.store = storage.store
         self.embedder = embedder
         self.chunker = chunker
@@ -309,11 +318,14 @@ class Ingestor:
         if pending.empty():
             return
         entries = list(pending.docs.values())
-        texts = [_embedding_text(doc, c) for doc, chunks, _ in entries for c in chunks]
+        version = self.embedding_text
+        texts = [embedding_text(doc.title, c.section, c.text, version) for doc, chunks, _ in entries for c in chunks]
         vectors = self.embedder.embed_documents(texts) if texts else np.zeros((0, 0), np.float32)
+        xvectors = self.cross_embedder.embed_documents(texts) if texts and self.cross_embedder else None
         batch, offset = [], 0
         for doc, chunks, origin in entries:
-            batch.append(NewDocument(doc, chunks, vectors[offset : offset + len(chunks)], origin))
+            part = slice(offset, offset + len(chunks))
+            batch.append(NewDocument(doc, chunks, vectors[part], origin, None if xvectors is None else xvectors[part]))
             offset += len(chunks)
         failed = {s for s, _ in pending.failures}
         added, removed = self.storage.write_batch(
@@ -329,7 +341,44 @@ class Ingestor:
         self._report.chunks_removed += removed
 
 
-def _embedding_text(doc: Document, chunk: Chunk) -> str:
-    """What is embedded for a chunk: its text, prefixed by the document title so that short chunks keep their
-    subject."""
-    return f"{doc.title}\n{chunk.text}" if doc.title and not chunk.text.startswith(doc.title) else chunk.text
+def embedding_text(title: str, section: str, text: str, version: int = EMBEDDING_TEXT_VERSION) -> str:
+    """What is embedded for a chunk: its text under a header naming its document's title and (from version 2) its
+    section, so that a chunk keeps its subject and its kind ("Asthma - Treatment") wherever it was cut.
+
+    >>> embedding_text("Asthma", "Treatment", "Inhaled corticosteroids ...")
+    'Asthma - Treatment\\nInhaled corticosteroids ...'
+    """
+    parts = [title] if title and not text.startswith(title) else []
+    if version >= 2 and section and section != title and not text.startswith(section):
+        parts.append(section)
+    return f"{' - '.join(parts)}\n{text}" if parts else text
+
+
+def backfill_cross_lingual(
+    storage: Storage,
+    embedder: Embedder,
+    *,
+    embedding_text_version: int = EMBEDDING_TEXT_VERSION,
+    batch_size: int = 256,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Embed with ``embedder`` every stored chunk that has no cross-lingual vector, from the text ingestion embeds
+    (:func:`embedding_text` of the knowledge base's version), and store the vectors; returns how many were added.
+
+    Each batch is one transaction, so an interrupted backfill keeps what it committed and a rerun does the rest;
+    a knowledge base with none missing costs one query. ``progress`` gets the running total after each batch.
+    """
+    done, after = 0, 0
+    try:
+        while rows := storage.store.missing_xvectors(after, batch_size):
+            texts = [embedding_text(title, section, text, embedding_text_version) for _, title, section, text in rows]
+            ids = [row[0] for row in rows]
+            done += storage.add_cross_lingual(ids, embedder.embed_documents(texts))
+            after = ids[-1]
+            if progress:
+                progress(done)
+    finally:
+        storage.flush()
+    if done:
+        log.info("cross-lingual backfill: %d chunks embedded with %s", done, embedder.name)
+    return done

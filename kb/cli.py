@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--mode", choices=("dense", "lexical", "hybrid"), default=None, help="retrieval (default: settings)"
         )
+        p.add_argument(
+            "--mmr",
+            action="store_true",
+            default=None,
+            help="diversify hybrid results by maximal marginal relevance (fewer passages from one document)",
+        )
 
     p = with_kb(sub.add_parser("ingest", help="add files or directories to a knowledge base (created if missing)"))
     p.add_argument("paths", nargs="*", type=Path)
@@ -126,8 +132,18 @@ def _parser() -> argparse.ArgumentParser:
     p = with_kb(sub.add_parser("check", help="verify kb.sqlite and that every index matches it"))
     p.set_defaults(func=_check)
 
-    p = with_kb(sub.add_parser("reindex", help="rebuild the vector index from kb.sqlite"))
+    p = with_kb(
+        sub.add_parser(
+            "reindex", help="rebuild the vector indexes from kb.sqlite and add missing cross-lingual vectors"
+        )
+    )
     p.add_argument("--index", choices=("flat", "hnsw"), default=None, help="switch the vector index type")
+    p.add_argument(
+        "--cross-lingual",
+        action="store_true",
+        help="only embed the chunks that lack a cross-lingual vector (resumable; no rebuild)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_reindex)
 
     from corpora.cli import add_corpus_parser
@@ -217,7 +233,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     with _open(args) as kb:
-        hits = kb.search(args.query, k=args.k or 10, filters=_filters(args), mode=args.mode)
+        hits = kb.search(args.query, k=args.k or 10, filters=_filters(args), mode=args.mode, mmr=args.mmr)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -238,6 +254,7 @@ def _ask(args: argparse.Namespace) -> int:
             "generator_model": args.model,
             "max_answer_tokens": args.max_tokens,
             "retrieval": args.mode,
+            "mmr": args.mmr,
         }
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
         answer = kb.ask(args.question, k=args.k, filters=_filters(args))
@@ -298,10 +315,22 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    if args.cross_lingual and args.index:
+        raise MedkbError("--cross-lingual only adds missing cross-lingual vectors; switch --index without it")
     with _open(args) as kb:
-        n = kb.reindex(args.index)
-        kind = kb.settings.index_type
-    print(f"rebuilt {kind} vector index: {n} vectors")
+        if not args.cross_lingual:
+            n = kb.reindex(args.index)
+            print(f"rebuilt {kb.settings.index_type} vector index: {n} vectors")
+        if args.cross_lingual or kb.cross_embedder is not None:
+            store = kb.storage.store
+            missing = store.count_missing_xvectors() if kb.cross_embedder is not None else 0
+            bar = tqdm(total=missing, unit="chunk", disable=args.no_progress or not missing, file=sys.stderr)
+            with bar:
+                added = kb.backfill_cross_lingual(progress=lambda done: bar.update(done - bar.n))
+            have, chunks = store.count_xvectors(), store.counts()["chunks"]
+            print(f"cross-lingual vectors: {have} of {chunks} chunks ({added} added)")
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from generation.base import Generator, make_generator
 from generation.compose import compose_answer
 from ingest.chunking import Chunker
-from ingest.pipeline import Ingestor, IngestReport, Item
+from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
 from ingest.readers import Reader, reader_named
 from kb.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
 from kb.filters import Filters
@@ -32,7 +32,7 @@ from kb.settings import RETRIEVAL_MODES, Settings
 from kb.storage import Storage
 from kb.types import Answer, Hit
 from retrieval.embedders import make_embedder
-from retrieval.fusion import reciprocal_rank_fusion
+from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ class KnowledgeBase:
         embedder: Embedder,
         generator: Generator | None = None,
         settings: Settings | None = None,
+        *,
+        cross_embedder: Embedder | None = None,
     ) -> None:
         self.directory = directory
         self.manifest = manifest
@@ -57,6 +59,8 @@ class KnowledgeBase:
         self.storage = storage
         self.embedder = embedder
         self._generator = generator
+        self._cross_embedder = cross_embedder
+        self._searcher: Searcher | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -68,8 +72,10 @@ class KnowledgeBase:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        cross_embedder: Embedder | None = None,
     ) -> KnowledgeBase:
-        """Create an empty knowledge base in ``path`` (made if missing; must not hold one already)."""
+        """Create an empty knowledge base in ``path`` (made if missing; must not hold one already).
+        ``cross_embedder`` overrides the multilingual encoder ``settings.cross_lingual_embedder`` names."""
         directory = Path(path)
         if (directory / MANIFEST).exists():
             raise KnowledgeBaseExists(f"{directory}: already a medkb knowledge base; use KnowledgeBase.open")
@@ -81,6 +87,7 @@ class KnowledgeBase:
         embedder = embedder or make_embedder(
             settings.embedder, batch_size=settings.batch_size, backend=settings.embedder_backend
         )
+        settings, cross_embedder = _cross_lingual(settings, cross_embedder)
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(settings=settings, embedder_dim=embedder.dim)
         storage = Storage(
@@ -89,10 +96,11 @@ class KnowledgeBase:
             create=True,
             index_type=settings.index_type,
             ef_search=settings.hnsw_ef_search,
+            cross_lingual=(cross_embedder.name, cross_embedder.dim) if cross_embedder else None,
         )
         manifest.save(directory)
         log.info("created knowledge base %s (embedder %s, %d-d)", directory, settings.embedder, embedder.dim)
-        return cls(directory, manifest, storage, embedder, generator)
+        return cls(directory, manifest, storage, embedder, generator, cross_embedder=cross_embedder)
 
     @classmethod
     def open(
@@ -102,9 +110,12 @@ class KnowledgeBase:
         *,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        cross_embedder: Embedder | None = None,
     ) -> KnowledgeBase:
         """Open an existing knowledge base. ``settings``, if given, must agree with the index-shaping settings
-        it was built with (else :class:`~kb.errors.SettingsMismatch`); its other values apply to this session."""
+        it was built with (else :class:`~kb.errors.SettingsMismatch`); its other values apply to this session.
+        The cross-lingual encoder (``cross_embedder``, else the one the settings name) must be the one that made
+        the stored cross-lingual vectors, if any."""
         directory = Path(path)
         if not directory.is_dir():
             raise KnowledgeBaseNotFound(f"{directory}: no such knowledge base directory")
@@ -119,13 +130,15 @@ class KnowledgeBase:
         embedder = embedder or make_embedder(
             manifest.settings.embedder, batch_size=chosen.batch_size, backend=chosen.embedder_backend
         )
+        chosen, cross_embedder = _cross_lingual(chosen, cross_embedder)
         storage = Storage(
             directory,
             manifest.embedder_dim,
             index_type=manifest.settings.index_type,
             ef_search=chosen.hnsw_ef_search,
+            cross_lingual=(cross_embedder.name, cross_embedder.dim) if cross_embedder else None,
         )
-        return cls(directory, manifest, storage, embedder, generator, settings)
+        return cls(directory, manifest, storage, embedder, generator, chosen, cross_embedder=cross_embedder)
 
     @classmethod
     def open_or_create(cls, path: str | Path, settings: Settings | None = None, **kwargs: Any) -> KnowledgeBase:
@@ -142,6 +155,23 @@ class KnowledgeBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def cross_embedder(self) -> Embedder | None:
+        """The multilingual encoder of the cross-lingual index (made on first use), or None when
+        ``settings.cross_lingual_embedder`` is ``""``. Queries for ``storage.dense_cross`` are embedded with it."""
+        if not self.settings.cross_lingual_embedder:
+            return None
+        if self._cross_embedder is None:
+            self._cross_embedder = make_embedder(self.settings.cross_lingual_embedder)
+        return self._cross_embedder
+
+    def _writing_cross_embedder(self) -> Embedder | None:
+        """The cross-lingual encoder, with the storage ready for its vectors (it may be set after opening)."""
+        cross = self.cross_embedder
+        if cross is not None and self.storage.cross_model != (cross.name, cross.dim):
+            self.storage.configure_cross_lingual((cross.name, cross.dim))
+        return cross
 
     # -- the three stages ----------------------------------------------------------------------------------------
 
@@ -178,6 +208,8 @@ class KnowledgeBase:
             batch_size=self.settings.batch_size,
             reader=reader_named(reader) if isinstance(reader, str) else reader,
             transform=transform,
+            embedding_text=self.manifest.embedding_text,
+            cross_embedder=self._writing_cross_embedder(),
         )
         return ingestor.run(items, on_item=on_item, sync=sync)
 
@@ -195,13 +227,18 @@ class KnowledgeBase:
         entry = get_corpus(name)
         return self.ingest(entry.local_files(dest), reader=entry.reader, deidentify=deidentify, sync=sync)
 
-    def search(self, query: str, k: int = 10, filters: FilterSpec = None, *, mode: str | None = None) -> list[Hit]:
-        """The ``k`` chunks closest to ``query`` among those whose documents pass ``filters``
-        (e.g. ``{"source": "...", "published_from": "2019", "language": "en"}``).
+    def search(
+        self, query: str, k: int = 10, filters: FilterSpec = None, *, mode: str | None = None, mmr: bool | None = None
+    ) -> list[Hit]:
+        """The ``k`` chunks that best answer ``query`` among those whose documents pass ``filters``
+        (e.g. ``{"source": "...", "published_from": "2019", "language": "en"}``); k come back whenever k chunks pass.
 
-        ``mode`` (default ``settings.retrieval``): ``dense`` (vector index), ``lexical`` (BM25) or ``hybrid`` (both,
-        fused by reciprocal rank). Hybrid hits carry every score in ``hit.scores`` (``dense`` cosine, ``lexical``
-        BM25 where the chunk matched, ``hybrid``); ``hit.score`` is the fused one.
+        ``mode`` (default ``settings.retrieval``): ``hybrid`` (dense and BM25 candidates fused, see
+        `retrieval.searcher`), ``dense`` (vector index) or ``lexical`` (BM25). A Chinese question is searched through
+        the cross-lingual index when the knowledge base has one. Hybrid hits carry their ``dense`` cosine and, when
+        they matched, their ``lexical`` BM25 score in ``hit.scores``; ``hit.score`` is the fused score, which only
+        orders them. ``mmr`` (default ``settings.mmr``) re-orders hybrid results so that they do not repeat one
+        document.
         """
         if not query.strip():
             raise MedkbError("query is empty: expected some text to search for")
@@ -210,30 +247,14 @@ class KnowledgeBase:
         mode = mode or self.settings.retrieval
         if mode not in RETRIEVAL_MODES:
             raise MedkbError(f"mode={mode!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
-        spec = Filters.from_mapping(filters)
-        if mode == "lexical":
-            ids, scores = self.storage.lexical(query, k, spec)
-            return self.storage.store.hits(ids.tolist(), scores.tolist(), "lexical")
-        vector = self.embedder.embed_query(query)
-        if mode == "dense":
-            return self.storage.search(vector, k, spec)
-        return self._hybrid(query, vector, k, spec)
+        return self.searcher.search(query, k, Filters.from_mapping(filters), mode, mmr=mmr)
 
-    def _hybrid(self, query: str, vector: Any, k: int, spec: Filters) -> list[Hit]:
-        s = self.settings
-        depth = max(k, s.candidates)
-        dense_ids, _ = self.storage.dense(vector, depth, spec)
-        lexical_ids, lexical_scores = self.storage.lexical(query, depth, spec)
-        fused = reciprocal_rank_fusion(
-            [dense_ids.tolist(), lexical_ids.tolist()], k=s.rrf_k, weights=(s.weight_dense, s.weight_lexical)
-        )[:k]
-        rowids = [i for i, _ in fused]
-        found, vectors = self.storage.store.vectors_for(rowids)
-        cosine = dict(zip(found.tolist(), (vectors @ vector).tolist(), strict=True)) if found.size else {}
-        bm25 = dict(zip(lexical_ids.tolist(), lexical_scores.tolist(), strict=True))
-        extra = {"dense": cosine, "lexical": bm25}
-        hits = self.storage.store.hits(rowids, [score for _, score in fused], "hybrid", extra)
-        return hits
+    @property
+    def searcher(self) -> Searcher:
+        """The dense, lexical and hybrid search over this knowledge base (see `retrieval.searcher`)."""
+        if self._searcher is None or self._searcher.settings is not self.settings:
+            self._searcher = Searcher(self.storage, self.embedder, lambda: self.cross_embedder, self.settings)
+        return self._searcher
 
     @property
     def generator(self) -> Generator:
@@ -276,6 +297,8 @@ class KnowledgeBase:
             "chunk_overlap": self.manifest.settings.chunk_overlap,
             "index_hash": self.manifest.settings.index_hash(),
             **self.storage.index.status(),
+            "cross_lingual_embedder": self.storage.cross_model[0] if self.storage.cross_model else "",
+            "cross_lingual_vectors": self.storage.cross_lingual.ntotal() if self.storage.cross_lingual else 0,
         }
 
     def failures(self) -> list[tuple[str, str]]:
@@ -283,8 +306,9 @@ class KnowledgeBase:
         return self.storage.store.failures()
 
     def reindex(self, index_type: str | None = None) -> int:
-        """Rebuild the vector index from ``kb.sqlite`` (switching to ``index_type`` if given: ``flat`` or ``hnsw``);
-        returns the number of vectors."""
+        """Rebuild the vector indexes from ``kb.sqlite`` (switching to ``index_type`` if given: ``flat`` or ``hnsw``);
+        returns the number of vectors in the main one. Chunks lacking a cross-lingual vector stay without one: see
+        :meth:`backfill_cross_lingual`."""
         if index_type is not None and index_type != self.manifest.settings.index_type:
             self.manifest.settings = replace(self.manifest.settings, index_type=index_type)
             self.settings = replace(self.settings, index_type=index_type)
@@ -292,6 +316,36 @@ class KnowledgeBase:
             self.storage.index.kind = index_type
         return self.storage.rebuild_index()
 
+    def backfill_cross_lingual(self, progress: Callable[[int], None] | None = None) -> int:
+        """Give every chunk stored without a cross-lingual vector (ingested before the encoder was configured) one,
+        in committed batches, so an interrupted run resumes where it stopped; returns how many were added (0 when
+        none lack one). ``progress`` gets the running total.
+
+        Example::
+
+            with KnowledgeBase.open("my-kb") as kb:
+                kb.backfill_cross_lingual()
+        """
+        cross = self._writing_cross_embedder()
+        if cross is None:
+            raise MedkbError("cross-lingual embedding is off (settings.cross_lingual_embedder is ''): nothing to add")
+        return backfill_cross_lingual(
+            self.storage,
+            cross,
+            embedding_text_version=self.manifest.embedding_text,
+            batch_size=max(self.settings.batch_size, 256),
+            progress=progress,
+        )
+
     def check(self) -> list[str]:
         """Differences between ``kb.sqlite`` and the derived indexes (empty when consistent)."""
         return self.storage.check()
+
+
+def _cross_lingual(settings: Settings, given: Embedder | None) -> tuple[Settings, Embedder | None]:
+    """Settings naming the session's cross-lingual encoder, and that encoder: ``given``, else the one the settings
+    name (None for ``""``). Making it is free; its model loads on first use."""
+    if given is not None:
+        return replace(settings, cross_lingual_embedder=given.name), given
+    name = settings.cross_lingual_embedder
+    return settings, make_embedder(name) if name else None

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 TOKENIZER = "porter unicode61 remove_diacritics 2"
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _TOKEN = re.compile(r"\w+(?:[-*/.]\w+)*")
 _PART = re.compile(r"[^\W_]+")
 
@@ -49,6 +50,17 @@ def segment(text: str) -> str:
         return text
     jieba = _jieba()
     return _CJK_RUN.sub(lambda m: " " + " ".join(w for w in jieba.cut_for_search(m.group()) if w.strip()) + " ", text)  # type: ignore[attr-defined]
+
+
+def is_chinese(text: str) -> bool:
+    """Whether ``text`` is mostly Chinese: at least as many Han characters as Latin-script words (so a Chinese
+    question that names ``HbA1c`` or ``BRCA1`` is still Chinese).
+
+    >>> is_chinese("二甲双胍会影响 HbA1c 吗？"), is_chinese("Does metformin lower HbA1c?")
+    (True, False)
+    """
+    han = sum(len(run) for run in _CJK_RUN.findall(text))
+    return han > 0 and han >= len(_LATIN_WORD.findall(text))
 
 
 def index_text(title: str, text: str) -> str:

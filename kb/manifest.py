@@ -14,6 +14,9 @@ from kb.settings import Settings
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: What a chunk's embedding text holds: 1 = document title + text; 2 = title and section heading + text. A
+#: knowledge base keeps the version it was created with, so its vectors are never a mix of the two.
+EMBEDDING_TEXT_VERSION = 2
 
 
 @dataclass
@@ -21,6 +24,7 @@ class Manifest:
     settings: Settings
     embedder_dim: int
     format_version: int = FORMAT_VERSION
+    embedding_text: int = EMBEDDING_TEXT_VERSION
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,6 +36,7 @@ class Manifest:
                 "chunk_tokens": self.settings.chunk_tokens,
                 "chunk_overlap": self.settings.chunk_overlap,
                 "chunker_version": self.settings.index_shape()["chunker_version"],
+                "embedding_text": self.embedding_text,
             },
             "index_hash": self.settings.index_hash(),
             "settings": self.settings.to_dict(),
@@ -54,6 +59,7 @@ class Manifest:
                 settings=settings,
                 embedder_dim=int(data["embedder"]["dim"]),
                 format_version=int(data["format_version"]),
+                embedding_text=int(data.get("chunking", {}).get("embedding_text", 1)),
                 created=str(data.get("created", "")),
             )
         except (ValueError, KeyError, TypeError) as exc:

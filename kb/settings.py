@@ -20,6 +20,12 @@ CHUNKER_VERSION = 1
 #: How ``search`` ranks: the vector index, the lexical (BM25) index, or both fused.
 RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
 
+#: How ``hybrid`` fuses: by weighted, max-scaled scores over every candidate, or by reciprocal rank.
+FUSION_METHODS = ("score", "rrf")
+
+#: The multilingual encoder of the cross-lingual index (Universal Sentence Encoder multilingual v3, 512-d).
+CROSS_LINGUAL_EMBEDDER = "usem-multilingual-v3"
+
 #: The fields whose values change what is stored in the index.
 INDEX_SHAPING = ("embedder", "chunk_tokens", "chunk_overlap")
 
@@ -34,8 +40,14 @@ class Settings:
     exported once to ONNX) or ``torch``; both give the same vectors to float rounding.
     ``index_type`` is ``flat`` (exact search; default) or ``hnsw`` (approximate, memory-mapped, for millions of
     chunks; built by ``medkb reindex``), searched with ``hnsw_ef_search`` candidates.
-    ``retrieval`` is ``dense`` (default), ``lexical`` (BM25 over SQLite FTS5) or ``hybrid``: the top ``candidates``
-    of each fused by reciprocal rank (``rrf_k``), weighted by ``weight_dense`` and ``weight_lexical``.
+    ``retrieval`` is ``hybrid`` (default), ``dense`` or ``lexical`` (BM25 over SQLite FTS5). Hybrid takes the top
+    ``candidates`` of both and fuses them by ``fusion``: ``score`` (default) sums each retriever's scores over all
+    candidates, scaled by its best, weighted ``weight_dense`` and ``weight_lexical``, except that a question
+    (see `retrieval.fusion.is_question`) gives ``question_weight_dense`` of the weight to dense; ``rrf`` fuses by
+    reciprocal rank (``rrf_k``) with the same two weights. ``mmr`` re-orders the fused results by maximal marginal
+    relevance (``mmr_lambda``: 1 keeps relevance order, lower favours evidence from other documents).
+    ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
+    cross-lingual index, searched for questions in another language than the evidence (Chinese over English).
     """
 
     embedder: str = DEFAULT_EMBEDDER
@@ -50,11 +62,16 @@ class Settings:
     batch_size: int = 64
     index_type: str = "flat"
     hnsw_ef_search: int = 128
-    retrieval: str = "dense"
+    retrieval: str = "hybrid"
     candidates: int = 100
+    fusion: str = "score"
     rrf_k: int = 60
-    weight_dense: float = 1.0
-    weight_lexical: float = 1.0
+    weight_dense: float = 0.65
+    weight_lexical: float = 0.35
+    question_weight_dense: float = 0.8
+    mmr: bool = False
+    mmr_lambda: float = 0.5
+    cross_lingual_embedder: str = CROSS_LINGUAL_EMBEDDER
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -75,6 +92,11 @@ class Settings:
             raise MedkbError(f"retrieval={self.retrieval!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
         if self.candidates < 1 or self.rrf_k < 1:
             raise MedkbError(f"candidates={self.candidates}, rrf_k={self.rrf_k}: expected positive integers")
+        if self.fusion not in FUSION_METHODS:
+            raise MedkbError(f"fusion={self.fusion!r}: expected one of {', '.join(FUSION_METHODS)}")
+        for name in ("question_weight_dense", "mmr_lambda"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise MedkbError(f"{name}={getattr(self, name)}: expected a value between 0 and 1")
         if self.weight_dense < 0 or self.weight_lexical < 0 or self.weight_dense + self.weight_lexical == 0:
             raise MedkbError(
                 f"weight_dense={self.weight_dense}, weight_lexical={self.weight_lexical}: expected non-negative "

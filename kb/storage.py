@@ -1,9 +1,9 @@
-"""A knowledge base's storage: the SQLite store plus the vector index derived from it, kept in step.
+"""A knowledge base's storage: the SQLite store plus the vector indexes derived from it, kept in step.
 
-Every write goes to SQLite first (one transaction per batch), then to the vector index, whose touched shards are
-saved on :meth:`flush`. The index checks itself against SQLite whenever it loads a shard and repairs any difference
-from the embeddings stored in SQLite, so a crash between the two writes costs no re-embedding and leaves no
-stale vector searchable.
+Every write goes to SQLite first (one transaction per batch), then to the vector indexes (the main one and, when the
+knowledge base has one, the cross-lingual one), whose touched shards are saved on :meth:`flush`. Each index checks
+itself against SQLite whenever it loads a shard and repairs any difference from the embeddings stored in SQLite, so
+a crash between the two writes costs no re-embedding and leaves no stale vector searchable.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.errors import MedkbError, SettingsMismatch
 from kb.filters import Filters
 from kb.lexical import match_expression
-from kb.store import DB_NAME, FileState, NewDocument, Store
+from kb.store import DB_NAME, XVECTOR_TABLE, FileState, NewDocument, Store
 from kb.types import Hit
-from kb.vectors import VectorIndex
+from kb.vectors import FlatShards, VectorIndex, cross_lingual_shards
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,23 @@ _LEGACY_INDEX = "vectors.faiss"
 
 
 class Storage:
-    """Documents, chunks and vectors of one knowledge base directory."""
+    """Documents, chunks and vectors of one knowledge base directory.
+
+    ``cross_lingual`` names the multilingual encoder configured for the cross-lingual index, as (name, dimension);
+    :attr:`cross_lingual` is that index (flat shards over ``chunk_xvectors``), or None when no encoder is configured
+    and the knowledge base holds no cross-lingual vectors. Vectors of one encoder are never mixed with another's:
+    configuring a different one than made the stored vectors raises :class:`~kb.errors.SettingsMismatch`.
+    """
 
     def __init__(
-        self, directory: Path, dim: int, *, create: bool = False, index_type: str = "flat", ef_search: int = 128
+        self,
+        directory: Path,
+        dim: int,
+        *,
+        create: bool = False,
+        index_type: str = "flat",
+        ef_search: int = 128,
+        cross_lingual: tuple[str, int] | None = None,
     ) -> None:
         self.directory = directory
         self.dim = dim
@@ -40,10 +54,44 @@ class Storage:
         if legacy.exists():
             log.info("%s: replacing the single-file vector index with shards", directory)
             legacy.unlink()
+        #: (encoder name, dimension) of the cross-lingual vectors, or None.
+        self.cross_model: tuple[str, int] | None = None
+        self.cross_lingual: FlatShards | None = None
+        try:
+            self.configure_cross_lingual(cross_lingual)
+        except SettingsMismatch:
+            self.store.close()
+            raise
+
+    def configure_cross_lingual(self, configured: tuple[str, int] | None) -> None:
+        """Set up :attr:`cross_lingual` for the encoder ``configured`` (name, dimension), or for the stored vectors
+        when None; records the encoder in ``kb.sqlite``. Raises SettingsMismatch if other vectors are stored."""
+        if configured is not None and configured == self.cross_model and self.cross_lingual is not None:
+            return
+        recorded = self.store.cross_lingual_model()
+        has_vectors = self.store.max_chunk_rowid(XVECTOR_TABLE) > 0
+        if configured and recorded and has_vectors and recorded != configured:
+            raise SettingsMismatch(
+                f"{self.directory}: its cross-lingual vectors were made by {recorded[0]!r} ({recorded[1]}-d), "
+                f"but cross_lingual_embedder is {configured[0]!r} ({configured[1]}-d); set it to {recorded[0]!r}, "
+                "or to '' to leave the cross-lingual index as it is"
+            )
+        if configured and recorded != configured:
+            self.store.set_cross_lingual_model(*configured)
+        model = configured or (recorded if has_vectors else None)
+        if model != self.cross_model or self.cross_lingual is None:
+            if self.cross_lingual is not None:
+                self.cross_lingual.flush()
+            self.cross_model = model
+            self.cross_lingual = cross_lingual_shards(self.directory, model[1], self.store) if model else None
 
     def rebuild_index(self) -> int:
-        """Rebuild the vector index from the embeddings in SQLite and save it; returns the number of vectors."""
-        return self.index.rebuild()
+        """Rebuild the vector indexes (main and cross-lingual) from the embeddings in SQLite and save them; returns
+        the number of vectors in the main one."""
+        total = self.index.rebuild()
+        if self.cross_lingual is not None:
+            self.cross_lingual.rebuild()
+        return total
 
     def write_batch(
         self,
@@ -57,20 +105,57 @@ class Storage:
         claimed: Iterable[tuple[str, str]] = (),
     ) -> tuple[int, int]:
         """Commit one batch; returns (chunks added, chunks removed)."""
+        for new in documents:
+            if new.xvectors is not None:
+                self._check_xvectors(new.xvectors)
         result = self.store.write_batch(
             documents, deleted_doc_ids, failures, cleared_failures, files_done, files_forgotten, claimed
         )
         self.index.apply(result.added_ids, result.removed_ids)
+        if self.cross_lingual is not None:
+            self.cross_lingual.apply(result.added_xids, result.removed_ids)
         return len(result.added_ids), len(result.removed_ids)
+
+    def add_cross_lingual(self, ids: Sequence[int], vectors: np.ndarray) -> int:
+        """Store cross-lingual vectors for existing chunks that lack one (a backfill), in one transaction; returns
+        how many were stored."""
+        self._check_xvectors(vectors)
+        stored = self.store.add_xvectors(ids, vectors)
+        if self.cross_lingual is not None and stored.size:
+            self.cross_lingual.apply(stored, np.zeros(0, np.int64))
+        return int(stored.size)
+
+    def _check_xvectors(self, vectors: np.ndarray) -> None:
+        if self.cross_model is None:
+            raise MedkbError(f"{self.directory}: cross-lingual vectors given, but no cross-lingual encoder is set")
+        if len(vectors) and np.asarray(vectors).shape[-1] != self.cross_model[1]:
+            raise MedkbError(
+                f"cross-lingual vectors of dimension {np.asarray(vectors).shape[-1]}: expected {self.cross_model[1]} "
+                f"({self.cross_model[0]})"
+            )
 
     def flush(self) -> None:
         """Save the vector shards that changed."""
         self.index.flush()
+        if self.cross_lingual is not None:
+            self.cross_lingual.flush()
 
     def dense(self, query: np.ndarray, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, cosine scores) from the vector index, among chunks whose documents pass ``filters``."""
         allowed = None if filters is None or filters.empty else self.store.matching_ids(filters)
         return self.index.search(query, k, allowed)
+
+    def dense_cross(self, query: np.ndarray, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (ids, cosine scores) from the cross-lingual index for a query embedded by the cross-lingual
+        encoder (``KnowledgeBase.cross_embedder``), among chunks whose documents pass ``filters``. Chunks without a
+        cross-lingual vector (not backfilled yet) are not found; nothing when there is no cross-lingual index."""
+        if self.cross_lingual is None or k < 1:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        allowed = None if filters is None or filters.empty else self.store.matching_ids(filters)
+        if allowed is not None and allowed.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
+        return self.cross_lingual.search(q, k, allowed)
 
     def lexical(self, query: str, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, BM25 scores) from the lexical index; nothing when the query has no searchable term."""
@@ -86,7 +171,8 @@ class Storage:
     def check(self) -> list[str]:
         """Differences between SQLite and the vector and lexical indexes, and SQLite's own problems (empty when
         consistent)."""
-        return self.store.integrity_problems() + self.store.lexical_problems() + self.index.check()
+        problems = self.store.integrity_problems() + self.store.lexical_problems() + self.index.check()
+        return problems + (self.cross_lingual.check() if self.cross_lingual is not None else [])
 
     def close(self) -> None:
         self.flush()

@@ -1,4 +1,5 @@
-"""SQLite store: documents, chunks (with their embeddings) and ingest failures; the source of truth.
+"""SQLite store: documents, chunks (with their embeddings, and optionally cross-lingual ones) and ingest failures;
+the source of truth.
 
 Derived indexes (FAISS) are rebuilt from here. Each ``write_batch`` is one transaction, so a crash loses at most the
 batch in flight.
@@ -10,7 +11,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,15 @@ from kb.types import Chunk, Document, Hit, Section
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "kb.sqlite"
+
+#: The second embedding of each chunk, by a multilingual encoder (the cross-lingual index); a chunk may lack one
+#: (stored before the encoder was configured: ``KnowledgeBase.backfill_cross_lingual`` adds it).
+XVECTOR_TABLE = "chunk_xvectors"
+#: Tables holding one vector per chunk, keyed by the chunk's row id (the FAISS id), in a column ``embedding``.
+VECTOR_TABLES = ("chunks", XVECTOR_TABLE)
+_XL_MODEL_KEY = "cross_lingual_model"
 
 # The lexical (BM25) index: one FTS5 row per chunk, same rowid, written in the chunk's transaction and deleted
 # with it by the trigger (also when a document's chunks go by cascade).
@@ -33,6 +41,13 @@ _FTS_TRIGGER = """CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON
     DELETE FROM chunks_fts WHERE rowid = old.rowid;
 END"""
 _LEXICAL_SCHEMA = f"{_FTS_TABLE};\n{_FTS_TRIGGER};\n"
+
+# Cross-lingual vectors: written in the chunk's transaction (or later by a backfill), deleted with it by the trigger.
+_XVEC_TABLE = f"CREATE TABLE IF NOT EXISTS {XVECTOR_TABLE} (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
+_XVEC_TRIGGER = f"""CREATE TRIGGER IF NOT EXISTS {XVECTOR_TABLE}_delete AFTER DELETE ON chunks BEGIN
+    DELETE FROM {XVECTOR_TABLE} WHERE rowid = old.rowid;
+END"""
+_XVEC_SCHEMA = f"{_XVEC_TABLE};\n{_XVEC_TRIGGER};\n"
 
 _SCHEMA = (
     """
@@ -80,6 +95,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 """
     + _LEXICAL_SCHEMA
+    + _XVEC_SCHEMA
 )
 
 # Version 1 -> 2: documents remember the file they came from and their version; files read completely are
@@ -124,21 +140,25 @@ class FileState:
 
 @dataclass(frozen=True)
 class NewDocument:
-    """A document ready to store: its chunks, their vectors, and the file it was read from (if any)."""
+    """A document ready to store: its chunks, their vectors (and cross-lingual vectors, one row per chunk, when a
+    multilingual encoder is configured), and the file it was read from (if any)."""
 
     document: Document
     chunks: Sequence[Chunk]
     vectors: np.ndarray
     origin: str | None = None
+    xvectors: np.ndarray | None = None
 
 
 @dataclass
 class BatchResult:
-    """What one write did to the chunk table: FAISS ids to add (with vectors) and to remove."""
+    """What one write did to the chunk table: FAISS ids to add (with vectors) and to remove, and the added ids that
+    got a cross-lingual vector."""
 
     added_ids: np.ndarray
     added_vectors: np.ndarray
     removed_ids: np.ndarray
+    added_xids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class Store:
@@ -166,6 +186,9 @@ class Store:
             version = self.schema_version()
         if version == 2:
             self._migrate_from_2()
+            version = self.schema_version()
+        if version == 3:
+            self._migrate_from_3()
             version = self.schema_version()
         if version != SCHEMA_VERSION:
             raise KnowledgeBaseNotFound(f"{path}: schema version {version}, this medkb reads {SCHEMA_VERSION}")
@@ -214,6 +237,20 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
+    def _migrate_from_3(self) -> None:
+        """Version 3 -> 4: the (empty) table of cross-lingual vectors; a backfill fills it."""
+        log.info("%s: adding the cross-lingual vector table (schema version 3 to %d)", self.path, SCHEMA_VERSION)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(_XVEC_TABLE)
+            db.execute(_XVEC_TRIGGER)
+            db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
     # -- reads -------------------------------------------------------------------------------------------------
 
     def has_document(self, doc_id: str) -> bool:
@@ -254,31 +291,37 @@ class Store:
             "UPDATE files SET mtime_ns = ?, size = ? WHERE path = ?", (state.mtime_ns, state.size, state.path)
         )
 
-    def max_chunk_rowid(self) -> int:
-        return int(self._db.execute("SELECT coalesce(max(rowid), 0) FROM chunks").fetchone()[0])
+    # The vector reads below take ``table``: ``chunks`` (the main embeddings) or ``chunk_xvectors`` (cross-lingual).
 
-    def chunk_rowids(self, lo: int = 0, hi: int | None = None) -> np.ndarray:
-        """Sorted FAISS ids of the chunks with ``lo <= rowid < hi``."""
+    def max_chunk_rowid(self, table: str = "chunks") -> int:
+        return int(self._db.execute(f"SELECT coalesce(max(rowid), 0) FROM {_vector_table(table)}").fetchone()[0])
+
+    def chunk_rowids(self, lo: int = 0, hi: int | None = None, table: str = "chunks") -> np.ndarray:
+        """Sorted FAISS ids of the chunks (with a vector in ``table``) with ``lo <= rowid < hi``."""
         hi = hi if hi is not None else 2**62
-        rows = self._db.execute("SELECT rowid FROM chunks WHERE rowid >= ? AND rowid < ? ORDER BY rowid", (lo, hi))
+        rows = self._db.execute(
+            f"SELECT rowid FROM {_vector_table(table)} WHERE rowid >= ? AND rowid < ? ORDER BY rowid", (lo, hi)
+        )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def range_checksum(self, lo: int, hi: int) -> tuple[int, int]:
-        """(count, sum of ids) of the chunks with ``lo <= rowid < hi``."""
+    def range_checksum(self, lo: int, hi: int, table: str = "chunks") -> tuple[int, int]:
+        """(count, sum of ids) of the rows of ``table`` with ``lo <= rowid < hi``."""
         n, total = self._db.execute(
-            "SELECT count(*), coalesce(sum(rowid), 0) FROM chunks WHERE rowid >= ? AND rowid < ?", (lo, hi)
+            f"SELECT count(*), coalesce(sum(rowid), 0) FROM {_vector_table(table)} WHERE rowid >= ? AND rowid < ?",
+            (lo, hi),
         ).fetchone()
         return int(n), int(total)
 
-    def vectors_for(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def vectors_for(self, ids: Sequence[int], table: str = "chunks") -> tuple[np.ndarray, np.ndarray]:
         """(ids found, their vectors) for the given FAISS ids."""
         found: list[int] = []
         vecs: list[np.ndarray] = []
+        name = _vector_table(table)
         for start in range(0, len(ids), 500):
             part = [int(i) for i in ids[start : start + 500]]
             marks = ",".join("?" * len(part))
             for rowid, blob in self._db.execute(
-                f"SELECT rowid, embedding FROM chunks WHERE rowid IN ({marks}) ORDER BY rowid", part
+                f"SELECT rowid, embedding FROM {name} WHERE rowid IN ({marks}) ORDER BY rowid", part
             ):
                 found.append(rowid)
                 vecs.append(np.frombuffer(blob, dtype=np.float32))
@@ -304,6 +347,16 @@ class Store:
         ).fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64), np.asarray([r[1] for r in rows], dtype=np.float32)
 
+    def chunk_table_state(self) -> tuple[int, int]:
+        """(largest chunk row id, number of chunks): changes whenever chunks are added or deleted."""
+        row = self._db.execute("SELECT coalesce(max(rowid), 0), count(*) FROM chunks").fetchone()
+        return int(row[0]), int(row[1])
+
+    def cjk_chunk_ids(self) -> np.ndarray:
+        """Row ids of the chunks that hold Chinese (Han) characters, ascending."""
+        rows = self._db.execute("SELECT rowid FROM chunks WHERE text GLOB '*[\u4e00-\u9fff]*' ORDER BY rowid")
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
     def lexical_problems(self) -> list[str]:
         """Differences between the lexical index and the chunks (empty when consistent)."""
         have = self._db.execute("SELECT count(*), coalesce(sum(rowid), 0) FROM chunks_fts").fetchone()
@@ -323,6 +376,9 @@ class Store:
         empty = self._db.execute("SELECT count(*) FROM documents WHERE id NOT IN (SELECT doc_id FROM chunks)")
         if n := empty.fetchone()[0]:
             problems.append(f"{n} documents have no chunks")
+        stray = self._db.execute(f"SELECT count(*) FROM {XVECTOR_TABLE} WHERE rowid NOT IN (SELECT rowid FROM chunks)")
+        if n := stray.fetchone()[0]:
+            problems.append(f"{n} cross-lingual vectors belong to no chunk")
         return problems
 
     def get_document(self, doc_id: str) -> Document | None:
@@ -350,13 +406,68 @@ class Store:
     def failures(self) -> list[tuple[str, str]]:
         return list(self._db.execute("SELECT source, reason FROM failures ORDER BY source"))
 
+    # -- cross-lingual vectors -----------------------------------------------------------------------------------
+
+    def cross_lingual_model(self) -> tuple[str, int] | None:
+        """(name, dimension) of the encoder that made the stored cross-lingual vectors; None if never recorded."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_XL_MODEL_KEY,)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        return str(data["name"]), int(data["dim"])
+
+    def set_cross_lingual_model(self, name: str, dim: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            (_XL_MODEL_KEY, json.dumps({"name": name, "dim": dim})),
+        )
+
+    def count_xvectors(self) -> int:
+        return int(self._db.execute(f"SELECT count(*) FROM {XVECTOR_TABLE}").fetchone()[0])
+
+    def count_missing_xvectors(self) -> int:
+        """Chunks without a cross-lingual vector."""
+        sql = f"SELECT count(*) FROM chunks c WHERE NOT EXISTS (SELECT 1 FROM {XVECTOR_TABLE} WHERE rowid = c.rowid)"
+        return int(self._db.execute(sql).fetchone()[0])
+
+    def missing_xvectors(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """Up to ``limit`` chunks with row id above ``after`` that lack a cross-lingual vector, in row id order, as
+        (row id, document title, section, chunk text)."""
+        return self._db.execute(
+            "SELECT c.rowid, d.title, c.section, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id"
+            f" WHERE c.rowid > ? AND NOT EXISTS (SELECT 1 FROM {XVECTOR_TABLE} x WHERE x.rowid = c.rowid)"
+            " ORDER BY c.rowid LIMIT ?",
+            (after, limit),
+        ).fetchall()
+
+    def add_xvectors(self, ids: Sequence[int], vectors: np.ndarray) -> np.ndarray:
+        """Store cross-lingual vectors of existing chunks that lack one, in one transaction; returns the ids stored."""
+        stored: list[int] = []
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for rowid, vec in zip(ids, vectors, strict=True):
+                cur = db.execute(
+                    f"INSERT OR IGNORE INTO {XVECTOR_TABLE}(rowid, embedding)"
+                    " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE rowid = ?)",
+                    (int(rowid), np.asarray(vec, dtype=np.float32).tobytes(), int(rowid)),
+                )
+                if cur.rowcount:
+                    stored.append(int(rowid))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return np.asarray(stored, dtype=np.int64)
+
     def iter_vectors(
-        self, batch: int = 4096, lo: int = 0, hi: int | None = None
+        self, batch: int = 4096, lo: int = 0, hi: int | None = None, table: str = "chunks"
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (ids, float32 matrix) for the chunks with ``lo <= rowid < hi`` (all by default), in rowid order."""
         hi = hi if hi is not None else 2**62
         cur = self._db.execute(
-            "SELECT rowid, embedding FROM chunks WHERE rowid >= ? AND rowid < ? ORDER BY rowid", (lo, hi)
+            f"SELECT rowid, embedding FROM {_vector_table(table)} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+            (lo, hi),
         )
         while rows := cur.fetchmany(batch):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -425,9 +536,17 @@ class Store:
         claimed: Iterable[tuple[str, str]] = (),
     ) -> BatchResult:
         """In one transaction: delete documents (replaced, withdrawn or gone), insert new documents with their
-        chunks and vectors, record (or clear) per-source failures, and record the files now read completely."""
+        chunks and vectors (and cross-lingual vectors), record (or clear) per-source failures, and record the files
+        now read completely."""
+        documents = list(documents)
+        for new in documents:
+            if new.xvectors is not None and len(new.xvectors) != len(new.chunks):
+                raise ValueError(
+                    f"{new.document.source}: {len(new.xvectors)} cross-lingual vectors for {len(new.chunks)} chunks"
+                )
         added_ids: list[int] = []
         added_vecs: list[np.ndarray] = []
+        added_xids: list[int] = []
         removed: list[int] = []
         db = self._db
         db.execute("BEGIN IMMEDIATE")
@@ -478,6 +597,12 @@ class Store:
                         )
                         added_ids.append(rowid)
                         added_vecs.append(vec)
+                        if new.xvectors is not None:
+                            db.execute(
+                                f"INSERT INTO {XVECTOR_TABLE}(rowid, embedding) VALUES (?, ?)",
+                                (rowid, np.asarray(new.xvectors[ord_], dtype=np.float32).tobytes()),
+                            )
+                            added_xids.append(rowid)
             for source in cleared_failures:  # the file and the records in it (``path#L12``)
                 db.execute(
                     "DELETE FROM failures WHERE source = ? OR substr(source, 1, length(?) + 1) = ? || '#'",
@@ -503,7 +628,15 @@ class Store:
             added_ids=np.asarray(added_ids, dtype=np.int64),
             added_vectors=np.stack(added_vecs).astype(np.float32) if added_vecs else np.zeros((0, dim), np.float32),
             removed_ids=np.asarray(removed, dtype=np.int64),
+            added_xids=np.asarray(added_xids, dtype=np.int64),
         )
+
+
+def _vector_table(table: str) -> str:
+    """``table`` if it holds vectors by chunk row id (it goes into SQL text, so only known names pass)."""
+    if table not in VECTOR_TABLES:
+        raise ValueError(f"vector table {table!r}: expected one of {', '.join(VECTOR_TABLES)}")
+    return table
 
 
 def _normalise_date(value: Any) -> str | None:

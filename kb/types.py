@@ -90,6 +90,12 @@ class Hit:
     scores: dict[str, float] = field(default_factory=dict)
     rank: int = 0
 
+    @property
+    def evidence_score(self) -> float:
+        """How close the chunk is to the question on an absolute scale, for abstention: its ``dense`` cosine when it
+        has one (hybrid results are ranked by a fused score, which only orders them), else ``score``."""
+        return self.scores.get("dense", self.score)
+
     def identifier(self, key: str) -> str | None:
         value = self.metadata.get(key)
         return None if value in (None, "") else str(value)

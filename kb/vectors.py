@@ -15,6 +15,9 @@ Two kinds, chosen by ``Settings.index_type``:
     searched exactly in the flat shards above the watermark, and chunks deleted since are filtered out, so results
     stay correct between rebuilds.
 
+The cross-lingual index is a second set of flat shards, ``vectors/xl/flat-<s>.faiss``, over the cross-lingual
+vectors (``chunk_xvectors``): the same class, reading another table.
+
 The files are FAISS's own binary format and JSON: nothing in a knowledge base directory is unpickled.
 """
 
@@ -33,11 +36,13 @@ from typing import Any
 import faiss
 import numpy as np
 
-from kb.store import Store
+from kb.store import XVECTOR_TABLE, Store
 
 log = logging.getLogger(__name__)
 
 VECTOR_DIR = "vectors"
+#: The cross-lingual shards, inside ``VECTOR_DIR``.
+CROSS_LINGUAL_DIR = f"{VECTOR_DIR}/xl"
 SHARD_SIZE = 16384
 #: Shards kept in memory while writing (appends fill the last one); searching loads them all.
 MAX_LOADED_WHILE_WRITING = 1
@@ -72,12 +77,28 @@ def _top_k(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarr
 
 
 class FlatShards:
-    """Exact search over shard files, loaded lazily and kept in step with SQLite."""
+    """Exact search over shard files, loaded lazily and kept in step with SQLite.
 
-    def __init__(self, directory: Path, dim: int, store: Store) -> None:
-        self.dir = directory / VECTOR_DIR
+    ``table`` is the SQLite table whose vectors the shards hold (``chunks``, or ``chunk_xvectors`` for the
+    cross-lingual index), ``subdir`` where the shard files live in the knowledge base directory, and ``label`` how
+    :meth:`check` names them.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        dim: int,
+        store: Store,
+        *,
+        table: str = "chunks",
+        subdir: str = VECTOR_DIR,
+        label: str = "vector",
+    ) -> None:
+        self.dir = directory / subdir
         self.dim = dim
         self.store = store
+        self.table = table
+        self.label = label
         self._loaded: OrderedDict[int, FaissIndex] = OrderedDict()
         self._dirty: set[int] = set()
         self._all_loaded = False  # set once a search has loaded every shard; writes then keep them all
@@ -93,13 +114,13 @@ class FlatShards:
 
     def wanted_shards(self, lo_id: int = 0) -> list[int]:
         """Shards that should exist: every one overlapping a stored chunk id at or above ``lo_id``."""
-        top = self.store.max_chunk_rowid()
+        top = self.store.max_chunk_rowid(self.table)
         if lo_id > top:
             return []
         return [s for s in range(lo_id // SHARD_SIZE, top // SHARD_SIZE + 1) if self._expected(s)[0]]
 
     def _expected(self, shard: int) -> tuple[int, int]:
-        return self.store.range_checksum(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE)
+        return self.store.range_checksum(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE, self.table)
 
     def _read(self, shard: int) -> FaissIndex | None:
         path = self._path(shard)
@@ -134,13 +155,13 @@ class FlatShards:
         """Bring a loaded shard in step with SQLite: (vectors added, vectors removed)."""
         index = self._loaded[shard]
         have = _ids_of(index)
-        want = self.store.chunk_rowids(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE)
+        want = self.store.chunk_rowids(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE, self.table)
         extra = np.setdiff1d(have, want, assume_unique=True)
         missing = np.setdiff1d(want, have, assume_unique=True)
         if extra.size:
             index.remove_ids(extra)
         for start in range(0, missing.size, 4096):
-            ids, vectors = self.store.vectors_for(missing[start : start + 4096].tolist())
+            ids, vectors = self.store.vectors_for(missing[start : start + 4096].tolist(), self.table)
             if ids.size:
                 index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         if extra.size or missing.size:
@@ -167,7 +188,7 @@ class FlatShards:
         if shard not in self._dirty:
             return
         index = self._loaded[shard]
-        self.dir.mkdir(exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
         if index.ntotal:
             _write_atomic(index, self._path(shard))
         else:
@@ -218,9 +239,10 @@ class FlatShards:
             have = (int(index.ntotal), int(_ids_of(index).sum())) if index is not None else (0, 0)
             want = self._expected(shard)
             if have != want:
+                what = "chunks" if self.table == "chunks" else f"rows of {self.table}"
                 problems.append(
-                    f"vector shard {shard} holds {have[0]} vectors (id sum {have[1]}), "
-                    f"kb.sqlite has {want[0]} chunks in its id range (id sum {want[1]})"
+                    f"{self.label} shard {shard} ({self._path(shard)}) holds {have[0]} vectors (id sum {have[1]}), "
+                    f"kb.sqlite has {want[0]} {what} in its id range (id sum {want[1]})"
                 )
         return problems
 
@@ -233,6 +255,30 @@ class FlatShards:
 
     def ntotal(self) -> int:
         return sum(int(self._loaded[s].ntotal) for s in self._all_shards())
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Delete this set's shard files and write them again from SQLite, one shard in memory at a time; returns
+        the number of vectors."""
+        for shard in self.shard_files():
+            self._path(shard).unlink()
+        self._loaded.clear()
+        self._dirty.clear()
+        self._stale.clear()
+        self._all_loaded = False
+        total = 0
+        for shard in self.wanted_shards():
+            total += int(self.shard(shard, keep=1).ntotal)
+            if progress:
+                progress(total)
+        self.flush()
+        return total
+
+
+def cross_lingual_shards(directory: Path, dim: int, store: Store) -> FlatShards:
+    """The flat shards of the cross-lingual index of the knowledge base in ``directory``."""
+    return FlatShards(
+        directory, dim, store, table=XVECTOR_TABLE, subdir=CROSS_LINGUAL_DIR, label="cross-lingual vector"
+    )
 
 
 @dataclass
@@ -275,12 +321,7 @@ class VectorIndex:
         for path in vdir.glob("*.faiss"):
             path.unlink()
         self.flat = FlatShards(self.directory, self.dim, self.store)
-        total = 0
-        for shard in self.flat.wanted_shards():
-            total += int(self.flat.shard(shard, keep=1).ntotal)
-            if progress:
-                progress(total)
-        self.flat.flush()
+        total = self.flat.rebuild(progress)
         (vdir / HNSW_META).unlink(missing_ok=True)
         self._hnsw, self._hnsw_loaded = None, False
         if self.kind == "hnsw":

@@ -19,6 +19,8 @@ import numpy as np
 
 from kb.errors import MedkbError
 from kb.protocols import Embedder
+from retrieval.usem_embedder import NAME as USEM_NAME
+from retrieval.usem_embedder import UsemEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +114,13 @@ class HashingEmbedder:
 
 
 #: Built-in embedders by name; anything else is a registry model name or a local directory.
-EMBEDDERS: dict[str, Callable[..., Embedder]] = {"hashing": HashingEmbedder}
+EMBEDDERS: dict[str, Callable[..., Embedder]] = {"hashing": HashingEmbedder, USEM_NAME: UsemEmbedder}
 
 
 def make_embedder(name: str, *, batch_size: int = 64, backend: str = "onnx") -> Embedder:
-    """An embedder for ``name``: a built-in ("hashing"), a dotted path ``package.module:Class`` to a user's own,
-    or a model registry name / local directory for sentence-transformers, run by ONNX Runtime (``backend="onnx"``,
-    the default) or PyTorch (``backend="torch"``)."""
+    """An embedder for ``name``: a built-in (``EMBEDDERS``: "hashing", "usem-multilingual-v3"), a dotted path
+    ``package.module:Class`` to a user's own, or a model registry name / local directory for sentence-transformers,
+    run by ONNX Runtime (``backend="onnx"``, the default) or PyTorch (``backend="torch"``)."""
     if name in EMBEDDERS:
         return EMBEDDERS[name]()
     if ":" in name and not Path(name).exists():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.settings import Settings
+from retrieval.evaluation import langchain_baseline
 from retrieval.evaluation.datasets import DATASETS, EvalDataset, EvalError, load_beir, load_dataset
 from retrieval.evaluation.metrics import MEASURES, evaluate
 from retrieval.evaluation.systems import DEPTH, SYSTEMS, default_kb_dir, open_kb, run_system
@@ -35,13 +36,28 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=DATASETS, help="named data set (beir: give --data)")
     p.add_argument("--data", type=Path, help="a BEIR directory: corpus.jsonl, queries.jsonl, qrels.tsv")
     p.add_argument("--split", default=None, help="dev for scifact/pubmedqa/medquad, all for bioasq, BEIR: test")
-    p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(SYSTEMS)}")
+    p.add_argument(
+        "--systems",
+        default=None,
+        help=f"comma-separated, of {', '.join(SYSTEMS)} (default: all; langchain when its extra is installed)",
+    )
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N queries only")
     p.add_argument(
         "--corpus-limit",
         type=int,
         default=None,
         help="index only the queries' relevant documents plus the first M others (default: the whole corpus)",
+    )
+    p.add_argument(
+        "--queries",
+        type=Path,
+        default=None,
+        help="JSON Lines of {id, question} replacing the data set's query texts (a translation), same qrels",
+    )
+    p.add_argument(
+        "--with-original",
+        action="store_true",
+        help="with --queries: also run every system on the original text of the same queries (SYSTEM@original)",
     )
     p.add_argument("--embedder", default=None, help="embedder of the knowledge base (default: settings)")
     p.add_argument("--kb-cache", type=Path, default=None, help="knowledge base directory (default: in the cache)")
@@ -52,11 +68,24 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate the systems named in ``args`` and print the results; returns the exit status."""
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if args.systems is None:
+        systems = [s for s in SYSTEMS if s != "langchain" or langchain_baseline.available()]
+    else:
+        systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
         raise EvalError(f"--systems {args.systems!r}: expected a comma-separated list of {', '.join(SYSTEMS)}")
-    dataset = _dataset(args)
+    if args.with_original and args.queries is None:
+        raise EvalError("--with-original needs --queries FILE")
+    if args.queries is None:
+        dataset = _dataset(args, args.limit)
+        runs = [("", dataset)]
+    else:
+        original = _dataset(args, None)
+        dataset = original.with_queries(args.queries).limited(args.limit)
+        runs = [("", dataset)]
+        if args.with_original:
+            runs.append(("@original", original.with_queries_of(dataset)))
     settings = Settings(embedder=args.embedder) if args.embedder else Settings()
     directory = args.kb_cache
     if directory is None:
@@ -67,18 +96,19 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         documents = kb.stats()["documents"]
         results = {}
-        for system in systems:
-            run, seconds = run_system(kb, system, dataset.queries)
-            scores = evaluate(dataset.qrels, run)
-            scores["qps"] = len(dataset.queries) / seconds if seconds > 0 else 0.0
-            results[system] = {name: round(value, 4) for name, value in scores.items()}
-            log.info("%s: %s", system, results[system])
+        for suffix, queries in runs:
+            for system in systems:
+                run, seconds = run_system(kb, system, queries.queries)
+                scores = evaluate(queries.qrels, run)
+                scores["qps"] = len(queries.queries) / seconds if seconds > 0 else 0.0
+                results[system + suffix] = {name: round(value, 4) for name, value in scores.items()}
+                log.info("%s: %s", system + suffix, results[system + suffix])
     finally:
         kb.close()
     out = {
         "dataset": dataset.name,
         "split": dataset.split,
-        "queries": len(dataset.queries),
+        "queries": len(runs[0][1].queries),
         "documents": documents,
         "systems": results,
     }
@@ -86,14 +116,14 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset(args: argparse.Namespace) -> EvalDataset:
+def _dataset(args: argparse.Namespace, limit: int | None) -> EvalDataset:
     if args.data is not None:
         if args.dataset not in (None, "beir"):
             raise EvalError(f"--data is a BEIR directory; it cannot be combined with --dataset {args.dataset}")
-        return load_beir(args.data, split=args.split, limit=args.limit)
+        return load_beir(args.data, split=args.split, limit=limit)
     if args.dataset in (None, "beir"):
         raise EvalError("expected --dataset NAME, or --data DIR for a BEIR directory")
-    return load_dataset(args.dataset, split=args.split, limit=args.limit)
+    return load_dataset(args.dataset, split=args.split, limit=limit)
 
 
 def _table(out: dict[str, Any]) -> str:

@@ -115,6 +115,28 @@ class EvalDataset:
             self.corpus,
         )
 
+    def with_queries(self, path: Path) -> EvalDataset:
+        """The queries of ``path`` (JSON Lines of ``{"id", "question"}``, such as a translation of some of this data
+        set's queries) in place of this data set's, judged by this data set's qrels; an id it does not know is an
+        error. The corpus is unchanged, so the same knowledge base serves both."""
+        queries: dict[str, str] = {}
+        for lineno, obj in enumerate(_jsonl(path), start=1):
+            qid, text = str(obj.get("id", "")), obj.get("question")
+            if qid not in self.queries:
+                raise EvalError(f"{path}:{lineno}: query id {qid!r} is not a {self.name} {self.split} query")
+            if not isinstance(text, str) or not text.strip():
+                raise EvalError(f"{path}:{lineno}: expected a non-empty 'question' string")
+            queries[qid] = text
+        if not queries:
+            raise EvalError(f"{path}: no queries")
+        return EvalDataset(self.name, self.split, queries, {q: self.qrels.get(q, {}) for q in queries}, self.corpus)
+
+    def with_queries_of(self, other: EvalDataset) -> EvalDataset:
+        """This data set restricted to the query ids of ``other`` (the originals of a translation)."""
+        ids = [q for q in self.queries if q in other.queries]
+        queries = {q: self.queries[q] for q in ids}
+        return EvalDataset(self.name, self.split, queries, {q: self.qrels.get(q, {}) for q in ids}, self.corpus)
+
     def keep(self, corpus_limit: int | None) -> set[str] | None:
         """The documents to index: all (``None``) when ``corpus_limit`` is ``None``, else the relevant documents of
         the queries plus the first ``corpus_limit`` other documents of the corpus."""

@@ -3,7 +3,9 @@
 Each system retrieves `DEPTH` chunks per query; a document ranks where its best chunk ranks (chunks are deduplicated
 by their document's key, ``hit.source``). ``rrf`` is plain reciprocal rank fusion (k=60) of the top-100 dense and
 top-100 lexical chunk ids, done here rather than by the knowledge base, so that ``hybrid`` (medkb's fusion as the
-settings configure it) can be compared against the textbook method.
+settings configure it) can be compared against the textbook method. ``langchain`` is LangChain's EnsembleRetriever
+of BM25Retriever + FAISS, equal weights, over the same chunks and stored vectors (see `langchain_baseline`; it needs
+the ``eval`` extra).
 """
 
 from __future__ import annotations
@@ -11,21 +13,24 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kb.knowledge_base import KnowledgeBase
+from kb.manifest import EMBEDDING_TEXT_VERSION
 from kb.settings import Settings
 from kb.types import Hit
 from retrieval.evaluation.datasets import EvalDataset, EvalError
+from retrieval.evaluation.langchain_baseline import langchain_search
 from retrieval.fusion import reciprocal_rank_fusion
 
 log = logging.getLogger(__name__)
 
-#: System name -> ``KnowledgeBase.search`` mode (``rrf`` is fused here).
-SYSTEMS = {"bm25": "lexical", "dense": "dense", "hybrid": "hybrid", "rrf": None}
+#: System name -> ``KnowledgeBase.search`` mode (``rrf`` is fused here, ``langchain`` built by LangChain).
+SYSTEMS = {"bm25": "lexical", "dense": "dense", "hybrid": "hybrid", "rrf": None, "langchain": None}
 DEPTH = 100
 RRF_K = 60
 _BUILT = "built.json"
@@ -47,6 +52,8 @@ def search(kb: KnowledgeBase, system: str, query: str, depth: int = DEPTH) -> li
     mode = SYSTEMS[system]
     if mode is not None:
         return kb.search(query, depth, mode=mode)
+    if system == "langchain":
+        return langchain_search(kb, query, depth)
     dense_ids, _ = kb.storage.dense(kb.embedder.embed_query(query), depth)
     lexical_ids, _ = kb.storage.lexical(query, depth)
     fused = reciprocal_rank_fusion([dense_ids.tolist(), lexical_ids.tolist()], k=RRF_K)[:depth]
@@ -83,10 +90,15 @@ def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_li
         "embedder": settings.embedder,
         "corpus_limit": corpus_limit,
         "documents": None if keep is None else len(keep),
+        "embedding_text": EMBEDDING_TEXT_VERSION,
     }
     if keep is not None:
         expected["queries"] = sorted(dataset.qrels)
     marker = directory / _BUILT
+    if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) != expected:
+        log.info("%s was built otherwise (%s); rebuilding it", directory / "kb", marker.read_text(encoding="utf-8"))
+        shutil.rmtree(directory / "kb", ignore_errors=True)
+        marker.unlink()
     kb = KnowledgeBase.open_or_create(directory / "kb", settings)
     try:
         if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:

@@ -15,6 +15,7 @@ import pytest
 
 from ingest.readers import Deletion, ReadItem, register_reader
 from kb import Document, KnowledgeBase, Settings
+from kb.store import SCHEMA_VERSION
 from kb.vectors import SHARD_SIZE, VECTOR_DIR
 from retrieval.embedders import HashingEmbedder
 
@@ -212,6 +213,8 @@ def test_a_version_1_knowledge_base_is_upgraded_in_place(tmp_path: Path, docs_di
     db.executescript(
         """
         DROP TABLE files;
+        DROP TABLE chunk_xvectors;
+        DELETE FROM meta WHERE key = 'cross_lingual_model';
         CREATE TABLE chunks_v1 AS SELECT rowid AS rid, * FROM chunks;
         DROP TABLE chunks;
         CREATE TABLE chunks (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL
@@ -230,7 +233,7 @@ def test_a_version_1_knowledge_base_is_upgraded_in_place(tmp_path: Path, docs_di
     db.close()
     shutil.rmtree(tmp_path / "kb" / VECTOR_DIR)
     with KnowledgeBase.open(tmp_path / "kb") as kb:
-        assert kb.storage.store.schema_version() == 3
+        assert kb.storage.store.schema_version() == SCHEMA_VERSION
         assert sorted(h.chunk_id for h in kb.search("the", k=100)) == before
         report = kb.ingest([docs_dir])
         assert report.chunks == 0

@@ -99,6 +99,7 @@ def test_vector_index_rebuilt_when_missing_or_stale(tmp_path: Path, docs_dir: Pa
     shutil.rmtree(tmp_path / "kb" / VECTOR_DIR)
     with KnowledgeBase.open(tmp_path / "kb") as kb:
         assert kb.storage.index.ntotal() == n
+        assert kb.storage.cross_lingual is not None and kb.storage.cross_lingual.ntotal() == n
         assert kb.check() == []
         assert kb.reindex() == n
 

@@ -10,6 +10,7 @@ import pytest
 
 from kb import Document, KnowledgeBase, Settings
 from kb.lexical import match_expression
+from kb.store import SCHEMA_VERSION
 from retrieval.fusion import reciprocal_rank_fusion
 
 FAKE = Settings(embedder="hashing")
@@ -75,7 +76,7 @@ def test_a_version_2_knowledge_base_gets_its_lexical_index_on_open(tmp_path: Pat
     )
     db.close()
     with KnowledgeBase.open(tmp_path / "kb") as kb:
-        assert kb.storage.store.schema_version() == 3
+        assert kb.storage.store.schema_version() == SCHEMA_VERSION
         assert _titles(kb.search("CYP2C19*2", k=3, mode="lexical")) == ["Clopidogrel"]
         assert kb.check() == []
 

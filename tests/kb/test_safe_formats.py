@@ -62,12 +62,13 @@ def test_planted_pickles_in_a_knowledge_base_are_never_loaded(tmp_path: Path) ->
         kb.reindex()
     marker = tmp_path / "pwned"
     vectors = kb_dir / "vectors"
-    for name in ("flat-000000.faiss", "hnsw.faiss", "index.pkl", "vectors.faiss"):
+    for name in ("flat-000000.faiss", "hnsw.faiss", "index.pkl", "vectors.faiss", "xl/flat-000000.faiss"):
         (vectors / name).write_bytes(_evil(marker))
     (kb_dir / "vectors.pkl").write_bytes(_evil(marker))
     with KnowledgeBase.open(kb_dir) as kb:
         hits = kb.search("gout urate", k=3)
         assert len(hits) == 3  # the flat shard was rebuilt from kb.sqlite; the HNSW file was refused
+        assert kb.storage.cross_lingual is not None and kb.storage.cross_lingual.ntotal() == 5  # rebuilt too
         kb.check()
         kb.stats()
     assert not marker.exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kb.types import Hit
+from retrieval.evaluation import langchain_baseline
 from retrieval.evaluation.cli import add_eval_parser
 from retrieval.evaluation.datasets import load_beir, load_dataset
 from retrieval.evaluation.metrics import evaluate, per_query
@@ -57,7 +58,8 @@ def test_beir_run_json(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dataset"] == "beir" and out["queries"] == 3 and out["documents"] == 5
-    assert set(out["systems"]) == {"bm25", "dense", "hybrid", "rrf"}
+    baselines = {"langchain"} if langchain_baseline.available() else set()
+    assert set(out["systems"]) == {"bm25", "dense", "hybrid", "rrf"} | baselines
     for scores in out["systems"].values():
         assert set(scores) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "qps"}
         assert all(0.0 <= scores[m] <= 1.0 for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10"))
