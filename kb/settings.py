@@ -68,7 +68,7 @@ class Settings:
     rrf_k: int = 60
     weight_dense: float = 0.65
     weight_lexical: float = 0.35
-    question_weight_dense: float = 0.8
+    question_weight_dense: float = 0.75
     mmr: bool = False
     mmr_lambda: float = 0.5
     cross_lingual_embedder: str = CROSS_LINGUAL_EMBEDDER

@@ -47,6 +47,17 @@ class DenseCandidates:
     cosine: Callable[[Sequence[int]], dict[int, float]]
 
 
+@dataclass(frozen=True)
+class HybridCandidates:
+    """What hybrid search fuses: each retriever's ranking (chunk row ids, best first), the dense cosine of every
+    candidate and the BM25 score of the lexical ones."""
+
+    dense_ids: list[int]
+    lexical_ids: list[int]
+    cosine: dict[int, float]
+    bm25: dict[int, float]
+
+
 class Searcher:
     """Dense, lexical and hybrid search over ``storage``; ``cross_embedder`` gives the multilingual encoder of the
     cross-lingual index (None when the knowledge base has none), made only when a search needs it."""
@@ -124,30 +135,38 @@ class Searcher:
 
     # -- hybrid -----------------------------------------------------------------------------------------------------
 
-    def hybrid(self, query: str, k: int, filters: Filters, *, mmr: bool = False) -> list[Hit]:
-        """Dense and lexical candidates fused (see the module doc), optionally diversified."""
-        s = self.settings
-        depth = max(k, s.candidates)
+    def candidates(self, query: str, depth: int, filters: Filters) -> HybridCandidates:
+        """The top ``depth`` of each retriever, every one given its exact dense cosine."""
         dense = self.dense(query, depth, filters)
         lexical_ids, lexical_scores = self.storage.lexical(query, depth, filters)
         bm25 = dict(zip(lexical_ids.tolist(), lexical_scores.tolist(), strict=True))
         cosine = dict(zip(dense.ids, dense.scores, strict=True))
         cosine.update(dense.cosine([i for i in bm25 if i not in cosine]))
-        candidates = list(dict.fromkeys([*dense.ids, *bm25]))
+        return HybridCandidates(dense.ids, list(bm25), cosine, bm25)
+
+    def fuse(self, query: str, found: HybridCandidates) -> list[tuple[int, float]]:
+        """``found`` fused as the settings say: (chunk row id, fused score) pairs, best first."""
+        s = self.settings
         if s.fusion == "rrf":
             weights = (s.weight_dense, s.weight_lexical)
-            fused = reciprocal_rank_fusion([dense.ids, list(bm25)], k=s.rrf_k, weights=weights)
-        else:
-            weights = query_weights(query, s.weight_dense, s.weight_lexical, s.question_weight_dense)
-            fused = score_fusion(candidates, [cosine, bm25], weights)
-        extra = {"dense": cosine, "lexical": bm25}
+            return reciprocal_rank_fusion([found.dense_ids, found.lexical_ids], k=s.rrf_k, weights=weights)
+        weights = query_weights(query, s.weight_dense, s.weight_lexical, s.question_weight_dense)
+        candidates = list(dict.fromkeys([*found.dense_ids, *found.lexical_ids]))
+        return score_fusion(candidates, [found.cosine, found.bm25], weights)
+
+    def hybrid(self, query: str, k: int, filters: Filters, *, mmr: bool = False) -> list[Hit]:
+        """Dense and lexical candidates fused (see the module doc), optionally diversified."""
+        s = self.settings
+        found = self.candidates(query, max(k, s.candidates), filters)
+        fused = self.fuse(query, found)
+        extra = {"dense": found.cosine, "lexical": found.bm25}
         if not mmr:
             top = fused[:k]
             return self.storage.store.hits([i for i, _ in top], [f for _, f in top], "hybrid", extra)
         pool = fused[: max(_MMR_POOL * k, _MMR_MIN_POOL)]
         hits = self.storage.store.hits([i for i, _ in pool], [f for _, f in pool], "hybrid", extra)
-        found, vectors = self.storage.store.vectors_for([i for i, _ in pool])
-        by_id = dict(zip(found.tolist(), vectors, strict=True))
+        stored, vectors = self.storage.store.vectors_for([i for i, _ in pool])
+        by_id = dict(zip(stored.tolist(), vectors, strict=True))
         rowid = {hit.chunk_id: i for hit, (i, _) in zip(hits, pool, strict=False)}
         hits = [hit for hit in hits if rowid.get(hit.chunk_id) in by_id]
         order = maximal_marginal_relevance(

@@ -103,6 +103,9 @@ def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_li
     try:
         if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
             log.info("reusing %s", directory / "kb")
+            if kb.cross_embedder is not None and kb.storage.store.count_missing_xvectors():
+                log.info("adding cross-lingual vectors to %s", directory / "kb")
+                kb.backfill_cross_lingual()
             return kb
         log.info("building %s from %s", directory / "kb", dataset.name)
         items = dataset.corpus.items(keep, directory)

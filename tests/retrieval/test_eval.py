@@ -164,3 +164,31 @@ def test_bioasq_corpus_is_the_deduplicated_snippets(tmp_path: Path) -> None:
     assert dataset.split == "all" and list(dataset.queries) == ["a", "b"]
     assert len(list(dataset.corpus.keys())) == 2
     assert set(dataset.qrels["b"]) < set(dataset.qrels["a"])
+
+
+def test_translated_queries_run_beside_their_originals(
+    beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    translated = tmp_path / "zh.jsonl"
+    lines = [{"id": "q1", "question": "佐米曲普坦 zolmitriptan"}, {"id": "q3", "question": "抗凝药 INR 监测"}]
+    translated.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    args = _parse(
+        ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--systems", "bm25"]
+        + ["--queries", str(translated), "--with-original", "--kb-cache", str(tmp_path / "cache"), "--json"]
+    )
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["queries"] == 2 and set(out["systems"]) == {"bm25", "bm25@original"}
+    assert out["systems"]["bm25@original"]["mrr@10"] == 1.0  # both originals name their document exactly
+
+
+def test_a_translation_naming_an_unknown_query_is_refused(beir_dir: Path, tmp_path: Path) -> None:
+    from retrieval.evaluation.datasets import EvalError
+
+    translated = tmp_path / "zh.jsonl"
+    translated.write_text(json.dumps({"id": "q9", "question": "不存在"}) + "\n", encoding="utf-8")
+    with pytest.raises(EvalError, match="q9"):
+        load_beir(beir_dir).with_queries(translated)
+    args = _parse(["eval", "retrieval", "--data", str(beir_dir), "--with-original"])
+    with pytest.raises(EvalError, match="--queries"):
+        args.func(args)
