@@ -44,8 +44,10 @@ class Settings:
     ``candidates`` of both and fuses them by ``fusion``: ``score`` (default) sums each retriever's scores over all
     candidates, scaled by its best, weighted ``weight_dense`` and ``weight_lexical``, except that a question
     (see `retrieval.fusion.is_question`) gives ``question_weight_dense`` of the weight to dense; ``rrf`` fuses by
-    reciprocal rank (``rrf_k``) with the same two weights. ``mmr`` re-orders the fused results by maximal marginal
-    relevance (``mmr_lambda``: 1 keeps relevance order, lower favours evidence from other documents).
+    reciprocal rank (``rrf_k``) with the same two weights. The default weights were chosen on half of the dev
+    questions of four data sets (``python -m retrieval.evaluation.weights``; see docs/retrieval.md).
+    ``mmr`` re-orders the fused results by maximal marginal relevance (``mmr_lambda``: 1 keeps relevance order,
+    lower favours evidence from other documents).
     ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
     cross-lingual index, searched for questions in another language than the evidence (Chinese over English).
     """
@@ -66,8 +68,8 @@ class Settings:
     candidates: int = 100
     fusion: str = "score"
     rrf_k: int = 60
-    weight_dense: float = 0.65
-    weight_lexical: float = 0.35
+    weight_dense: float = 0.6
+    weight_lexical: float = 0.4
     question_weight_dense: float = 0.75
     mmr: bool = False
     mmr_lambda: float = 0.5

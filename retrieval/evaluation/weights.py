@@ -103,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     results = [sweep(name, Settings()) for name in args.dataset]
+    chosen = joint_choice(results)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"data_sets": results, "joint_best_on_A": chosen}, indent=2))
         return 0
     for result in results:
         print(f"{result['dataset']} ({result['split']}): nDCG@10 by dense weight of score fusion")
@@ -115,7 +116,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         for form, best in result["best_on_A"].items():
             print(f"best {form} weight on A: {best['weight']:.2f} (A {best['A']:.3f}, B {best['B']:.3f})")
         print()
+    for form, best in chosen.items():
+        on_b = ", ".join(f"{name} {score:.3f}" for name, score in best["B"].items())
+        print(f"{form}s, all data sets: best mean weight on A {best['weight']:.2f}; on B: {on_b}")
     return 0
+
+
+def joint_choice(results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per query form, the weight of `GRID` with the best mean half-A nDCG@10 over the data sets that have queries
+    of that form, and each data set's half-B nDCG@10 at that weight."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for form in ("question", "statement"):
+        rows = {r["dataset"]: r["ndcg@10"][f"{form}/A"] for r in results if f"{form}/A" in r["ndcg@10"]}
+        if not rows:
+            continue
+        best = max((f"{w:.2f}" for w in GRID), key=lambda w: sum(row[w] for row in rows.values()) / len(rows))
+        on_b = {r["dataset"]: r["ndcg@10"][f"{form}/B"][best] for r in results if f"{form}/B" in r["ndcg@10"]}
+        chosen[form] = {"weight": float(best), "data_sets": sorted(rows), "B": on_b}
+    return chosen
 
 
 if __name__ == "__main__":

@@ -79,6 +79,48 @@ def test_filters_return_k_results_whenever_k_match(tmp_path: Path) -> None:
             kb.search("x", filters={"published_from": "last year"})
 
 
+def test_remembered_filter_results_follow_every_change(tmp_path: Path) -> None:
+    """A repeated filter is answered from the store's cache only while nothing changed: chunks added or deleted,
+    here or by another process, are seen by the next search."""
+    doc = Document(text="Hypertension in journal C.", source="mem#c1", title="c1", metadata={"journal": "C"})
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest([Document(text="Hypertension basics.", source="mem#b", title="b", metadata={"journal": "B"})])
+        assert kb.search("hypertension", k=5, filters={"journal": "C"}) == []
+        kb.ingest([doc])
+        assert [h.source for h in kb.search("hypertension", k=5, filters={"journal": "C"})] == ["mem#c1"]
+        with KnowledgeBase.open(tmp_path / "kb", FAKE) as other:  # another connection writes
+            other.ingest([Document(text="Hypertension again.", source="mem#c2", title="c2", metadata={"journal": "C"})])
+        found = kb.search("hypertension", k=5, filters={"journal": "C"})
+        assert sorted(h.source for h in found) == ["mem#c1", "mem#c2"]
+
+
+@pytest.mark.parametrize("k", [3, 20, 40])
+def test_filtered_bm25_is_the_same_by_prefix_or_by_join(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    """Filtered lexical search reads an unfiltered BM25 prefix when the filter passes many chunks; its answer is the
+    one the filter joined into the query gives."""
+    from kb import store as store_module
+
+    docs = [
+        Document(
+            text=f"Hypertension {'hypertension ' * (i % 7)}note {i}.",
+            source=f"mem#{i}",
+            title=f"doc {i}",
+            metadata={"journal": "A" if i % 4 == 0 else "B"},
+        )
+        for i in range(80)
+    ]
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest(docs)
+        by_prefix = kb.search("hypertension", k=k, filters={"journal": "B"}, mode="lexical")
+        monkeypatch.setattr(store_module, "_PREFIX_MAX", 0)
+        kb.storage.store.clear_filter_cache()
+        by_join = kb.search("hypertension", k=k, filters={"journal": "B"}, mode="lexical")
+    assert len(by_prefix) == k and all(h.metadata["journal"] == "B" for h in by_prefix)
+    assert [h.score for h in by_prefix] == [h.score for h in by_join]
+
+
 def test_changed_document_replaces_old_chunks(tmp_path: Path, docs_dir: Path) -> None:
     with _kb(tmp_path / "kb") as kb:
         kb.ingest([docs_dir])

@@ -192,3 +192,27 @@ def test_a_translation_naming_an_unknown_query_is_refused(beir_dir: Path, tmp_pa
     args = _parse(["eval", "retrieval", "--data", str(beir_dir), "--with-original"])
     with pytest.raises(EvalError, match="--queries"):
         args.func(args)
+
+
+@pytest.mark.parametrize("name", ["scifact", "pubmedqa", "medquad", "bioasq"])
+def test_every_system_on_every_data_set_ci_sized(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The harness end to end on each shared data set, CI-sized (5 questions, their documents and 25 others), with
+    the bundled embedder and every system, LangChain's included."""
+    if not (SHARED_DATA / name).exists():
+        pytest.skip(f"shared {name} data missing")
+    monkeypatch.setenv("MEDKB_DATA_DIR", str(SHARED_DATA))
+    systems = ["bm25", "dense", "rrf", "hybrid"] + (["langchain"] if langchain_baseline.available() else [])
+    args = _parse(
+        ["eval", "retrieval", "--dataset", name, "--limit", "5", "--corpus-limit", "25", "--systems", ",".join(systems)]
+        + ["--kb-cache", str(tmp_path / "cache"), "--json"]
+    )
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"] == name and out["queries"] == 5 and set(out["systems"]) == set(systems)
+    for system, scores in out["systems"].items():
+        assert set(scores) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "qps"}, system
+        assert all(0.0 <= scores[m] <= 1.0 for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10")), system
+    # every relevant document is in this small knowledge base: the fused systems find some in their top 10
+    assert out["systems"]["hybrid"]["recall@10"] > 0.5 and out["systems"]["rrf"]["recall@10"] > 0.5
