@@ -1,5 +1,5 @@
-"""SQLite store: documents, chunks (with their embeddings, and optionally cross-lingual ones) and ingest failures;
-the source of truth.
+"""SQLite store: documents, chunks (with their embeddings, and optionally cross-lingual ones), the drug table of
+DailyMed labels, and ingest failures; the source of truth.
 
 Derived indexes (FAISS) are rebuilt from here. Each ``write_batch`` is one transaction, so a crash loses at most the
 batch in flight.
@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from kb.drugs import DrugLabel, drug_label_from_document, name_keys
 from kb.errors import KnowledgeBaseNotFound
 from kb.filters import Filters
 from kb.lexical import TOKENIZER, index_text
@@ -24,7 +25,7 @@ from kb.types import Chunk, Document, Hit, Section
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Filters whose matching chunk ids `Store.matching_ids` keeps (least recently used first out).
 _FILTER_CACHE_SIZE = 8
 #: Deepest unfiltered BM25 prefix that filtered lexical search reads before it joins the filter into the query.
@@ -52,6 +53,21 @@ _XVEC_TRIGGER = f"""CREATE TRIGGER IF NOT EXISTS {XVECTOR_TABLE}_delete AFTER DE
     DELETE FROM {XVECTOR_TABLE} WHERE rowid = old.rowid;
 END"""
 _XVEC_SCHEMA = f"{_XVEC_TABLE};\n{_XVEC_TRIGGER};\n"
+
+# The drug table: one row per DailyMed label document (`kb.drugs.DrugLabel` as JSON), and every lower-case name it
+# is found by. Both go with their document by cascade, so replacing or deleting a label replaces or deletes its row.
+_DRUG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS drug_labels (
+    doc_id TEXT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
+    label TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS drug_names (
+    name TEXT NOT NULL,
+    doc_id TEXT NOT NULL REFERENCES drug_labels(doc_id) ON DELETE CASCADE,
+    PRIMARY KEY (name, doc_id)
+);
+CREATE INDEX IF NOT EXISTS drug_names_doc ON drug_names(doc_id);
+"""
 
 _SCHEMA = (
     """
@@ -100,6 +116,7 @@ CREATE TABLE IF NOT EXISTS files (
 """
     + _LEXICAL_SCHEMA
     + _XVEC_SCHEMA
+    + _DRUG_SCHEMA
 )
 
 # Version 1 -> 2: documents remember the file they came from and their version; files read completely are
@@ -196,6 +213,9 @@ class Store:
         if version == 3:
             self._migrate_from_3()
             version = self.schema_version()
+        if version == 4:
+            self._migrate_from_4()
+            version = self.schema_version()
         if version != SCHEMA_VERSION:
             raise KnowledgeBaseNotFound(f"{path}: schema version {version}, this medkb reads {SCHEMA_VERSION}")
 
@@ -252,6 +272,30 @@ class Store:
             db.execute(_XVEC_TABLE)
             db.execute(_XVEC_TRIGGER)
             db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _migrate_from_4(self) -> None:
+        """Version 4 -> 5: the drug table, filled from the DailyMed labels already stored."""
+        log.info("%s: building the drug table (schema version 4 to %d)", self.path, SCHEMA_VERSION)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _DRUG_SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("DELETE FROM drug_labels")
+            rows = db.execute(
+                "SELECT text, source, title, sections, metadata FROM documents"
+                " WHERE source LIKE 'dailymed:%' OR json_extract(metadata, '$.source_name') = 'DailyMed'"
+            )
+            while batch := rows.fetchmany(256):
+                for text, source, title, sections, metadata in batch:
+                    spans = [Section(**s) for s in json.loads(sections)]
+                    self._write_drug_label(Document(text, source, title, spans, json.loads(metadata)))
+            db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -416,6 +460,29 @@ class Store:
         if n := stray.fetchone()[0]:
             problems.append(f"{n} cross-lingual vectors belong to no chunk")
         return problems
+
+    def drug_labels_for(self, names: Iterable[str]) -> list[DrugLabel]:
+        """The drug rows of the labels found by any of ``names`` (brand, generic or ingredient names, any case), in
+        the order of the names, each once."""
+        keys = list(dict.fromkeys(key for name in names for key in name_keys(name)))
+        doc_ids: dict[str, None] = {}
+        for key in keys:
+            rows = self._db.execute("SELECT doc_id FROM drug_names WHERE name = ? ORDER BY doc_id", (key,))
+            doc_ids.update(dict.fromkeys(r[0] for r in rows))
+        labels = []
+        for doc_id in doc_ids:
+            row = self._db.execute(
+                "SELECT d.source, d.title, l.label FROM drug_labels l JOIN documents d ON d.id = l.doc_id"
+                " WHERE l.doc_id = ?",
+                (doc_id,),
+            ).fetchone()
+            if row:
+                labels.append(DrugLabel.from_json(doc_id, row[0], row[1], json.loads(row[2])))
+        return labels
+
+    def drug_names(self) -> set[str]:
+        """Every name (lower case) that finds a drug label in this knowledge base."""
+        return {r[0] for r in self._db.execute("SELECT DISTINCT name FROM drug_names")}
 
     def get_document(self, doc_id: str) -> Document | None:
         row = self._db.execute(
@@ -614,7 +681,7 @@ class Store:
             for new in documents:
                 doc = new.document
                 version = doc.metadata.get("version")
-                db.execute(
+                inserted = db.execute(
                     "INSERT OR IGNORE INTO documents(id, source, title, text, sections, metadata, published, origin,"
                     " version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -628,7 +695,9 @@ class Store:
                         new.origin,
                         version if isinstance(version, int) and not isinstance(version, bool) else None,
                     ),
-                )
+                ).rowcount
+                if inserted:
+                    self._write_drug_label(doc)
                 for ord_, (chunk, vec) in enumerate(zip(new.chunks, new.vectors, strict=True)):
                     cur = db.execute(
                         "INSERT OR IGNORE INTO chunks(id, doc_id, ord, section, start, end, page, text, token_count,"
@@ -686,6 +755,20 @@ class Store:
             added_vectors=np.stack(added_vecs).astype(np.float32) if added_vecs else np.zeros((0, dim), np.float32),
             removed_ids=np.asarray(removed, dtype=np.int64),
             added_xids=np.asarray(added_xids, dtype=np.int64),
+        )
+
+    def _write_drug_label(self, doc: Document) -> None:
+        """Store the drug row of ``doc`` (already stored) if it is a drug label; inside the caller's transaction."""
+        label = drug_label_from_document(doc)
+        if label is None:
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO drug_labels(doc_id, label) VALUES (?, ?)",
+            (label.doc_id, json.dumps(label.to_json(), ensure_ascii=False)),
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO drug_names(name, doc_id) VALUES (?, ?)",
+            [(name, label.doc_id) for name in sorted(label.lookup_names())],
         )
 
 

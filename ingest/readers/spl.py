@@ -3,7 +3,11 @@
 One `Document` per label, keyed ``dailymed:<set id>`` with the label's integer ``versionNumber`` as
 ``metadata["version"]``, so a newer version of a label replaces the older one. Each top-level section becomes a
 `Section` named by its LOINC code (``Boxed Warning``, ``Adverse Reactions``; see `ingest.readers.loinc`); nested
-subsections stay in their parent's text under their own title lines, and tables are flattened row by row.
+subsections stay in their parent's text under their own title lines, and tables are flattened row by row. The
+product data elements give the drug's names: ``products`` (brand names), ``generic_names``, ``active_ingredients``
+(as the label names them, salts included), ``active_moieties`` (``ATORVASTATIN``), and ``pharmacologic_classes``
+(the Established Pharmacologic Class names, "Penicillin-class Antibacterial", without their ``[EPC]`` suffix;
+found wherever the label carries them, which DailyMed's full labels mostly do not).
 
 Example::
 
@@ -38,6 +42,15 @@ _INGREDIENT_NAMES = (
     f".//v:ingredient[{_ACTIVE}]/v:ingredientSubstance/v:name"
     " | .//v:activeIngredient/v:activeIngredientSubstance/v:name"
 )
+_MOIETY_NAMES = f".//v:ingredient[{_ACTIVE}]/v:ingredientSubstance/v:activeMoiety/v:activeMoiety/v:name"
+# The products' own generic names (not those of a kit's parts, such as its alcohol swabs).
+_GENERIC_NAMES = (
+    ".//v:manufacturedProduct/v:manufacturedProduct/v:asEntityWithGeneric/v:genericMedicine/v:name"
+    " | .//v:manufacturedProduct/v:manufacturedMedicine/v:asEntityWithGeneric/v:genericMedicine/v:name"
+)
+# Pharmacologic classes (FDA SPL indexing: NDF-RT / MED-RT codes whose display names end in a kind, "[EPC]").
+_CLASS_CODES = ".//v:asSpecializedKind/v:generalizedMaterialKind/v:code/@displayName"
+_EPC = re.compile(r"\s*\[EPC\]\s*$")
 # The highlights boilerplate around the product line of a title; matched on flattened text, whatever the line breaks.
 _BOILERPLATE = re.compile(
     r"these highlights do not include all the information needed to use .*? safely and effectively\.?"
@@ -90,7 +103,10 @@ def _label(path: Path, doc: Any) -> Document | RecordError:
         "published": _iso(effective),
         "document_id": _attr(doc, "v:id", "root"),
         "products": products,
+        "generic_names": unique(flatten(name) for name in doc.xpath(_GENERIC_NAMES, namespaces=_NS)),
         "active_ingredients": unique(flatten(name) for name in doc.xpath(_INGREDIENT_NAMES, namespaces=_NS)),
+        "active_moieties": unique(flatten(name) for name in doc.xpath(_MOIETY_NAMES, namespaces=_NS)),
+        "pharmacologic_classes": _classes(doc),
         "manufacturer": flatten(doc.find("v:author/v:assignedEntity/v:representedOrganization/v:name", _NS)),
         "document_type": document_type,
         "section_codes": {title: code for title, code in codes.items() if code},
@@ -162,6 +178,12 @@ def _title(title: Any, products: list[str]) -> str:
     if text.casefold() == "drug facts" and products:
         text = f"{', '.join(products)} Drug Facts"
     return text if len(text) <= TITLE_MAX_CHARS else text[: TITLE_MAX_CHARS - 3].rstrip() + "..."
+
+
+def _classes(doc: Any) -> list[str]:
+    """The label's Established Pharmacologic Classes, without the ``[EPC]`` suffix, deduplicated."""
+    names = (str(name) for name in doc.xpath(_CLASS_CODES, namespaces=_NS))
+    return unique(_EPC.sub("", name) for name in names if _EPC.search(name))
 
 
 def _attr(elem: Any, child: str, name: str) -> str:
