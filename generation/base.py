@@ -20,7 +20,8 @@ class Generator(Protocol):
     def generate(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> str: ...
 
 
-_PASSAGE = re.compile(r"^\[(\d+)\][^\n]*\n(.+?)(?=\n\[\d+\]|\n\nQuestion:|\Z)", re.S | re.M)
+#: A passage as `generation.prompts.format_passages` quotes it: ``[n] title - section`` then ``<<<`` text ``>>>``.
+_PASSAGE = re.compile(r"^\[(\d+)\][^\n]*\n<<<\n(.+?)\n>>>", re.S | re.M)
 
 
 class EchoGenerator:
@@ -40,7 +41,7 @@ class EchoGenerator:
         prompt = messages[-1]["content"]
         parts = []
         for number, body in _PASSAGE.findall(prompt)[:2]:
-            sentence = body.strip().split(". ")[0].rstrip(".")
+            sentence = re.split(r"(?<=\.)\s|(?<=。)", body.strip())[0].rstrip(".。")
             parts.append(f"{sentence} [{number}].")
         return " ".join(parts) + self.extra
 

@@ -1,25 +1,76 @@
-"""Cited answers: prompt the generator with numbered evidence, then keep only the citations that resolve.
+"""Cited, verified answers: prompt the generator with quoted evidence, then keep only what the evidence supports.
 
-Citations are enforced structurally: a marker ``[n]`` is kept only when passage ``n`` was given to the generator,
-and markers are renumbered in order of first use so that ``[1]`` is always the first citation. An answer that
-cites nothing it was given, or evidence below the score threshold, becomes an abstention that says so and lists
-the closest sources.
+1. No passage reaches the evidence threshold: abstain without generating.
+2. Generate with the task's prompt in the question's language (`generation.prompts`), the patient on one line.
+3. `grounding.ground` cites the uncited sentences that a passage plainly holds and drops the others;
+   `verify.verify_answer` and `verify.apply` keep a sentence only when a passage it cites supports it (words, numbers,
+   meaning, negation); a sentence that repeats the prompt or reads as an instruction is dropped whatever it cites,
+   and a passage's own instructions support nothing (`generation.injection`).
+4. A sentence removed: regenerate once with a stricter instruction and keep the better of the two drafts.
+5. Too little left (no sentence, or under half of those generated): quote instead the passage sentences that best
+   match the question, each verified and cited; when there are none either, abstain.
+6. Markers are renumbered in order of first use, so ``[1]`` is always the first citation; the drugs the question or
+   the answer names are checked against the patient (`generation.safety`).
+
+Structure and citations are enforced here, in code, so an instruction planted in a passage changes neither.
+Abstentions are written in the question's language and list the closest sources.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from dataclasses import dataclass, field, replace
 
 from generation.base import Generator
-from generation.grounding import ground, is_refusal
-from generation.prompts import build_messages, classify_task
-from kb.types import Answer, Citation, Hit, Task
+from generation.grounding import content_words, extract_answer, ground, is_refusal, split_sentences
+from generation.injection import echoes, is_instruction, strip_delimiters, without_instructions
+from generation.prompts import build_messages, instructions
+from generation.safety import check_drugs, find_drugs, lookup_names
+from generation.tasks import classify_task, question_language
+from generation.verify import SentenceCheck, apply, cited_numbers, strip_markers, verify_answer
+from kb.protocols import DrugTable, Embedder
+from kb.types import Answer, AnswerSentence, Citation, DrugWarning, Hit, Language, PatientContext, Task
+
+log = logging.getLogger(__name__)
 
 _GROUP = r"\[\d+(?:\s*[,;\u2013-]\s*\d+)*\]"
 #: A run of adjacent marker groups such as ``[1][3]`` or ``[2, 4-5]``, with the space before it.
 _MARKER_RUN = re.compile(rf"\s*{_GROUP}(?:\s*{_GROUP})*")
 _NUMBERS = re.compile(r"\d+")
+_FULL_WIDTH_MARKER = re.compile(r"[【［]\s*(\d+)\s*[】］]")
+#: How a finished sentence ends: with its punctuation or its marker.
+_FINISHED = re.compile(r"(?:[.!?。！？]|\])[\s\"'”’)）]*$")
+
+_ABSTAIN: dict[Language, tuple[str, str]] = {
+    "en": ("There is not enough evidence in the knowledge base to answer this question reliably.", "Closest sources:"),
+    "zh": ("知识库中没有足够的证据来可靠地回答这个问题。", "最接近的来源："),
+}
+
+
+@dataclass
+class Checking:
+    """What composition checks the answer with: the embedders for verification (``cross_embedder`` for pairs
+    involving Chinese) and the drug labels for the safety checks; all optional."""
+
+    embedder: Embedder | None = None
+    cross_embedder: Embedder | None = None
+    drugs: DrugTable | None = None
+
+
+@dataclass
+class _Draft:
+    """One answer text after grounding and verification: its supported sentences and what was lost."""
+
+    text: str
+    kept: list[SentenceCheck]
+    generated: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def removed(self) -> int:
+        return max(self.generated - len(self.kept), 0)
 
 
 def compose_answer(
@@ -29,25 +80,87 @@ def compose_answer(
     *,
     min_score: float,
     max_tokens: int = 200,
+    task: Task | None = None,
+    patient: PatientContext | None = None,
+    checking: Checking | None = None,
 ) -> Answer:
-    """Generate an answer to ``question`` from ``hits`` (best first) and resolve its citations."""
-    task = classify_task(question)
+    """Answer ``question`` from ``hits`` (best first) with verified citations, or abstain saying why (see the
+    module docstring). ``task`` overrides the classification of the question; ``patient`` goes into the prompt and
+    the drug checks.
+
+    Example::
+
+        answer = compose_answer(question, hits, generator, min_score=0.3, checking=Checking(embedder=embedder))
+    """
+    checking = checking or Checking()
+    language = question_language(question)
+    task = task or classify_task(question)
     timings: dict[str, float] = {}
     best_score = max((hit.evidence_score for hit in hits), default=None)
     if best_score is None or best_score < min_score:
         best = "none" if best_score is None else f"{best_score:.3f}"
-        return _abstain(
-            question, hits, task, timings, f"no passage scored above the evidence threshold {min_score} (best: {best})"
-        )
+        reason = f"no passage scored above the evidence threshold {min_score} (best: {best})"
+        answer = _abstain(question, hits, task, language, timings, reason)
+    else:
+        answer = _compose(question, hits, generator, task, language, patient, checking, timings, max_tokens)
     started = time.perf_counter()
-    raw = generator.generate(build_messages(question, hits, task), max_tokens=max_tokens)
-    timings["generate_s"] = time.perf_counter() - started
+    answer.drug_warnings = drug_warnings(question, "" if answer.abstained else answer.text, patient, checking.drugs)
+    timings["safety_s"] = time.perf_counter() - started
+    return answer
+
+
+def _compose(
+    question: str,
+    hits: list[Hit],
+    generator: Generator,
+    task: Task,
+    language: Language,
+    patient: PatientContext | None,
+    checking: Checking,
+    timings: dict[str, float],
+    max_tokens: int,
+) -> Answer:
+    def generate(strict: bool) -> str:
+        started = time.perf_counter()
+        messages = build_messages(question, hits, task, language=language, patient=patient, strict=strict)
+        raw = generator.generate(messages, max_tokens=max_tokens)
+        timings["generate_s"] = timings.get("generate_s", 0.0) + time.perf_counter() - started
+        return raw
+
+    # What a passage tells the model to do is not evidence: it supports nothing and is never quoted.
+    evidence = [replace(hit, text=without_instructions(hit.text)) for hit in hits]
+
+    def check(raw: str, *, generated: bool = True) -> _Draft:
+        started = time.perf_counter()
+        draft = _check(raw, question, evidence, checking, generated=generated)
+        timings["verify_s"] = timings.get("verify_s", 0.0) + time.perf_counter() - started
+        return draft
+
+    raw = generate(strict=False)
     if is_refusal(raw):
-        return _abstain(question, hits, task, timings, "the generator found the passages insufficient")
-    grounded = ground(raw, hits, question)
-    text, citations = resolve_citations(grounded.text, hits)
-    if not citations:
-        return _abstain(question, hits, task, timings, "no sentence of the generated answer rests on a given passage")
+        return _abstain(question, hits, task, language, timings, "the generator found the passages insufficient")
+    draft = check(raw)
+    notes = list(draft.warnings)
+    if draft.removed:
+        log.info("verification removed %d of %d sentence(s); regenerating once", draft.removed, draft.generated)
+        retry_raw = generate(strict=True)
+        if not is_refusal(retry_raw):
+            retry = check(retry_raw)
+            notes += retry.warnings
+            notes.append(f"regenerated once with a stricter instruction after {draft.removed} unsupported sentence(s)")
+            if (len(retry.kept), -retry.removed) > (len(draft.kept), -draft.removed):
+                draft = retry
+    if not draft.kept or 2 * len(draft.kept) < draft.generated:
+        extract = check(extract_answer(question, evidence), generated=False)
+        if extract.kept:
+            notes.append("too little of the generated text was supported; the answer quotes the best-matching passages")
+            draft = extract
+    if not draft.kept:
+        reason = "no sentence of the generated answer rests on a given passage"
+        answer = _abstain(question, hits, task, language, timings, reason)
+        answer.warnings = notes
+        return answer
+    text, citations, sentences = _finish(draft, hits)
     return Answer(
         question=question,
         text=text,
@@ -55,8 +168,71 @@ def compose_answer(
         task=task,
         evidence=hits,
         timings=timings,
-        warnings=grounded.warnings,
+        warnings=notes,
+        sentences=sentences,
+        language=language,
     )
+
+
+def _normalise(raw: str) -> str:
+    """Generated text with full-width markers (【2】, ［2］) written as ``[2]``, copied delimiters removed, and a last
+    sentence cut off by the token limit (no end punctuation, no marker) left out."""
+    text = strip_delimiters(_FULL_WIDTH_MARKER.sub(r"[\1]", raw)).strip()
+    sentences = split_sentences(text)
+    if len(sentences) > 1 and not _FINISHED.search(sentences[-1]):
+        text = text[: text.rindex(sentences[-1])].rstrip()
+    return text
+
+
+def _check(raw: str, question: str, hits: list[Hit], checking: Checking, *, generated: bool) -> _Draft:
+    """Ground and verify ``raw``; a sentence that repeats the prompt or an instruction counts as unsupported."""
+    raw = _normalise(raw)
+    count = sum(1 for s in split_sentences(raw) if content_words(strip_markers(s))) if generated else 0
+    grounded = ground(raw, hits, question, extract=False)
+    warnings = list(grounded.warnings)
+    checks = verify_answer(grounded.text, hits, embedder=checking.embedder, cross_embedder=checking.cross_embedder)
+    checks = [c for c in checks if not c.exempt]
+    prompt = instructions()
+    obeyed = [c for c in checks if c.supported and (is_instruction(c.text) or echoes(c.text, prompt))]
+    for c in obeyed:
+        c.supported = False
+        warnings.append(f"dropped a sentence that repeats the prompt or an instruction: {c.text[:80]!r}")
+    text, removed = apply(checks)
+    unsupported = [c for c in removed if all(c is not o for o in obeyed)]
+    warnings += [f"dropped a sentence its cited passages do not support: {c.text[:120]!r}" for c in unsupported]
+    kept = [c for c in checks if c.supported]
+    return _Draft(text, kept, count or len(kept), warnings)
+
+
+def _finish(draft: _Draft, hits: list[Hit]) -> tuple[str, list[Citation], list[AnswerSentence]]:
+    """The final text with markers renumbered, its citations, and each sentence with its markers and support."""
+    text, citations = resolve_citations(draft.text, hits)
+    by_claim = {strip_markers(c.text): c for c in draft.kept}
+    sentences = []
+    for sentence in split_sentences(text):
+        check = by_claim.get(strip_markers(sentence))
+        support = max((check.scores[n].score for n in check.supporting), default=0.0) if check else 0.0
+        sentences.append(AnswerSentence(sentence, list(dict.fromkeys(cited_numbers(sentence))), support))
+    return text, citations, sentences
+
+
+def drug_warnings(
+    question: str, text: str, patient: PatientContext | None, drugs: DrugTable | None
+) -> list[DrugWarning]:
+    """Warnings for the drugs ``question`` or ``text`` names against ``patient``'s allergies and medications, from
+    the knowledge base's drug labels (``drugs``) and the built-in class table, in the question's language. A drug
+    the question names only as the patient's allergy ("penicillin" in "penicillin allergy: can I give X?") is not
+    warned about unless the answer names it too."""
+    if patient is None or not (patient.allergies or patient.medications):
+        return []
+    known = drugs.drug_names() if drugs else set()
+    recorded = [item.casefold() for item in patient.allergies]
+    asked = [name for name in find_drugs(question, known) if not any(name.casefold() in a for a in recorded)]
+    names = list(dict.fromkeys(asked + find_drugs(text, known)))
+    if not names:
+        return []
+    labels = drugs.drug_labels_for(lookup_names(names, patient)) if drugs else []
+    return check_drugs(names, patient, labels, language=question_language(question))
 
 
 def resolve_citations(raw: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
@@ -92,11 +268,19 @@ def _expand(run: str) -> list[int]:
     return numbers
 
 
-def _abstain(question: str, hits: list[Hit], task: Task, timings: dict[str, float], reason: str) -> Answer:
-    lines = ["There is not enough evidence in the knowledge base to answer this question reliably."]
+def _abstain(
+    question: str, hits: list[Hit], task: Task, language: Language, timings: dict[str, float], reason: str
+) -> Answer:
+    """An abstention in the question's language that lists the closest sources."""
+    statement, heading = _ABSTAIN[language]
+    lines = [statement]
     if hits:
-        lines.append("Closest sources:")
-        lines += [f"- {h.title or h.source} ({h.section or 'text'}; score {h.evidence_score:.2f})" for h in hits[:3]]
+        lines.append(heading)
+        for h in hits[:3]:
+            if language == "zh":
+                lines.append(f"- {h.title or h.source}（{h.section or '正文'}；相关度 {h.evidence_score:.2f}）")
+            else:
+                lines.append(f"- {h.title or h.source} ({h.section or 'text'}; score {h.evidence_score:.2f})")
     return Answer(
         question=question,
         text="\n".join(lines),
@@ -106,4 +290,5 @@ def _abstain(question: str, hits: list[Hit], task: Task, timings: dict[str, floa
         reason=reason,
         evidence=hits,
         timings=timings,
+        language=language,
     )

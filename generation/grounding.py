@@ -26,7 +26,8 @@ _STOP = frozenset(
 )
 _REFUSAL = re.compile(
     r"insufficient evidence|(passages?|context|information|text)\s+(do|does)\s+not\s+(contain|provide|mention|"
-    r"include|answer)|no passage (contains|answers|mentions)|cannot be answered|not enough information",
+    r"include|answer)|no passage (contains|answers|mentions)|cannot be answered|not enough information"
+    r"|资料中?(没有|未)(包含|提供|提及)?(答案|相关信息)|资料(不足|无法回答)|无法根据资料回答",
     re.I,
 )
 
@@ -64,8 +65,9 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def ground(raw: str, hits: list[Hit], question: str, *, min_support: float = 0.6) -> Grounded:
-    """Keep, attribute or drop each sentence of ``raw`` (see the module docstring)."""
+def ground(raw: str, hits: list[Hit], question: str, *, min_support: float = 0.6, extract: bool = True) -> Grounded:
+    """Keep, attribute or drop each sentence of ``raw`` (see the module docstring); ``extract=False`` returns an
+    empty text instead of falling back to the passage sentences (for a caller with its own fallback)."""
     text = _strip_copied_headers(raw, hits)
     passages = [content_words(h.text) for h in hits]
     kept: list[str] = []
@@ -84,13 +86,13 @@ def ground(raw: str, hits: list[Hit], question: str, *, min_support: float = 0.6
             kept.append(_cite(sentence, best + 1))
         else:
             warnings.append(f"dropped a sentence no passage supports: {sentence[:120]!r}")
-    if kept:
+    if kept or not extract:
         return Grounded(" ".join(kept), warnings)
-    extract = extract_answer(question, hits)
-    if not extract:
+    extracted = extract_answer(question, hits)
+    if not extracted:
         return Grounded("", warnings)
     warnings.append("the generator gave no supported text; the answer quotes the best-matching passage sentences")
-    return Grounded(extract, warnings, extractive=True)
+    return Grounded(extracted, warnings, extractive=True)
 
 
 def extract_answer(question: str, hits: list[Hit], *, sentences: int = 3) -> str:
@@ -104,13 +106,16 @@ def extract_answer(question: str, hits: list[Hit], *, sentences: int = 3) -> str
                 scored.append((-overlap, number, order, sentence))
     best = sorted(scored)[:sentences]
     best.sort(key=lambda s: (s[1], s[2]))
-    return " ".join(_cite(sentence, number) for _, number, _, sentence in best)
+    cited: dict[str, list[int]] = {}  # the same sentence in several passages is quoted once, citing each
+    for _, number, _, sentence in best:
+        cited.setdefault(sentence, []).append(number)
+    return " ".join(_cite(sentence, *numbers) for sentence, numbers in cited.items())
 
 
-def _cite(sentence: str, number: int) -> str:
+def _cite(sentence: str, *numbers: int) -> str:
     end = sentence[-1] if sentence[-1] in ".!?。！？" else ""
     body = sentence[:-1] if end else sentence
-    return f"{body.rstrip()} [{number}]{end or '.'}"
+    return f"{body.rstrip()} {''.join(f'[{n}]' for n in numbers)}{end or '.'}"
 
 
 def _strip_copied_headers(text: str, hits: list[Hit]) -> str:

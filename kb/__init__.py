@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from kb.errors import MedkbError
 from kb.settings import Settings
-from kb.types import Answer, Chunk, Citation, Document, Hit, PatientContext, Section
+from kb.types import Answer, AnswerSentence, Chunk, Citation, Document, DrugWarning, Hit, PatientContext, Section
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
 
 __all__ = [
     "Answer",
+    "AnswerSentence",
     "Chunk",
     "Citation",
     "Document",
+    "DrugWarning",
     "Hit",
     "KnowledgeBase",
     "MedkbError",

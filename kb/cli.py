@@ -26,7 +26,7 @@ from typing import Any  # noqa: E402
 from kb.errors import MedkbError  # noqa: E402
 from kb.filters import Filters  # noqa: E402
 from kb.settings import Settings  # noqa: E402
-from kb.types import Answer, Hit  # noqa: E402
+from kb.types import TASKS, Answer, DrugWarning, Hit, PatientContext  # noqa: E402
 
 log = logging.getLogger("medkb")
 
@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", default=None, help="local (default), openai:URL, or echo")
     p.add_argument("--model", default=None, help="generator model (registry name, directory, or served model name)")
     p.add_argument("--max-tokens", type=int, default=None)
+    p.add_argument("--task", choices=TASKS, default=None, help="answer structure (default: read from the question)")
+    patient = p.add_argument_group("patient (used for this question only; never stored)")
+    patient.add_argument("--age", type=int, default=None, help="age in years")
+    patient.add_argument("--sex", default=None, help="F, M or other")
+    patient.add_argument("--pregnant", action="store_true", default=None, help="the patient is pregnant")
+    patient.add_argument("--allergy", action="append", default=[], metavar="NAME", help="drug allergy, repeatable")
+    patient.add_argument("--med", action="append", default=[], metavar="NAME", help="current medication, repeatable")
+    patient.add_argument("--condition", action="append", default=[], metavar="NAME", help="condition, repeatable")
+    patient.add_argument("--patient-note", default="", metavar="TEXT", help="anything else about the patient")
     p.set_defaults(func=_ask)
 
     p = with_kb(sub.add_parser("stats", help="counts and settings"))
@@ -257,7 +266,9 @@ def _ask(args: argparse.Namespace) -> int:
             "mmr": args.mmr,
         }
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
-        answer = kb.ask(args.question, k=args.k, filters=_filters(args))
+        answer = kb.ask(
+            args.question, k=args.k, filters=_filters(args), task=args.task, patient=patient_from_args(args)
+        )
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -265,9 +276,53 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def patient_from_args(args: argparse.Namespace) -> PatientContext | None:
+    """The patient of ``medkb ask``'s flags, or None when none is given."""
+    patient = PatientContext(
+        age=args.age,
+        sex=args.sex,
+        pregnant=args.pregnant,
+        allergies=args.allergy,
+        medications=args.med,
+        conditions=args.condition,
+        notes=args.patient_note,
+    )
+    return None if patient.is_empty() else patient
+
+
+_WARNING_HEADINGS = {
+    "en": "DRUG WARNINGS for this patient (check the cited source before prescribing):",
+    "zh": "药物警示（针对该患者，用药前请核对引用来源）：",
+}
+
+
+def render_drug_warnings(warnings: Sequence[DrugWarning], language: str = "en") -> list[str]:
+    """Drug warnings as terminal lines, each with its source: the label, section and character span it quotes, or
+    the class table with a numbered reference listed once below."""
+    if not warnings:
+        return []
+    lines = [_WARNING_HEADINGS.get(language, _WARNING_HEADINGS["en"])]
+    references: dict[str, int] = {}
+    for w in warnings:
+        lines.append(textwrap.fill(f"! [{w.kind}] {w.drug}: {w.message}", 100, subsequent_indent="    "))
+        if w.doc_id:
+            where = f"source: {w.title} - {w.section}, chars {w.start}-{w.end} ({w.source}, document {w.doc_id})"
+            lines.append(textwrap.fill(where, 100, initial_indent="    ", subsequent_indent="    "))
+            if w.quote:
+                quote = w.quote if len(w.quote) <= 240 else w.quote[:237] + "..."
+                lines.append(textwrap.indent(textwrap.fill(f'"{quote}"', 96), "    "))
+        else:
+            number = references.setdefault(w.reference, len(references) + 1) if w.reference else None
+            lines.append(f"    source: {w.source}" + (f" [r{number}]" if number else ""))
+    for reference, number in references.items():
+        lines.append(textwrap.fill(f"[r{number}] {reference}", 100, subsequent_indent="     "))
+    return lines + [""]
+
+
 def render_answer(answer: Answer) -> str:
-    """The answer as terminal text: question, answer, numbered sources with their spans, notice."""
+    """The answer as terminal text: question, drug warnings, answer, numbered sources with their spans, notice."""
     lines = [f"Q: {answer.question}", f"Task: {answer.task}", ""]
+    lines += render_drug_warnings(answer.drug_warnings, answer.language)
     lines.append(textwrap.fill(answer.text, 100, replace_whitespace=False) if not answer.abstained else answer.text)
     if answer.abstained:
         lines += ["", f"(abstained: {answer.reason})"]

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from generation.base import Generator, make_generator
-from generation.compose import compose_answer
+from generation.compose import Checking, compose_answer
+from generation.tasks import classify_task
 from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
 from ingest.readers import Reader, reader_named
@@ -30,8 +31,9 @@ from kb.manifest import MANIFEST, Manifest
 from kb.protocols import Embedder
 from kb.settings import RETRIEVAL_MODES, Settings
 from kb.storage import Storage
-from kb.types import Answer, Hit
+from kb.types import TASKS, Answer, Hit, PatientContext, Task
 from retrieval.embedders import make_embedder
+from retrieval.expansion import expanded_query, merge_expanded
 from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)
@@ -266,10 +268,38 @@ class KnowledgeBase:
             )
         return self._generator
 
-    def ask(self, question: str, *, k: int | None = None, filters: FilterSpec = None) -> Answer:
-        """A cited answer to ``question`` from the top ``k`` passages, or an abstention saying why not."""
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        filters: FilterSpec = None,
+        task: Task | None = None,
+        patient: PatientContext | None = None,
+    ) -> Answer:
+        """A cited answer to ``question`` from the top ``k`` passages, or an abstention saying why not.
+
+        ``task`` (``diagnosis``, ``treatment``, ``drug`` or ``general``) overrides the one read from the question.
+        ``patient`` widens retrieval for drug and treatment questions (see `retrieval.expansion`), goes into the
+        prompt on one line, and is checked against the drugs the question or answer names (``answer.drug_warnings``);
+        it is never stored. Every sentence of the answer is verified against the passages it cites
+        (``answer.sentences``).
+
+        Example::
+
+            answer = kb.ask("Can I give amoxicillin for pneumonia?", patient=PatientContext(allergies=["penicillin"]))
+            for warning in answer.drug_warnings:
+                print(warning.message)
+        """
+        if task is not None and task not in TASKS:
+            raise MedkbError(f"task={task!r}: expected one of {', '.join(TASKS)}")
         started = time.perf_counter()
-        hits = self.search(question, k or self.settings.top_k, filters)
+        task = task or classify_task(question)
+        k = k or self.settings.top_k
+        hits = self.search(question, k, filters)
+        terms = patient.search_terms() if patient is not None and task in ("drug", "treatment") else []
+        if terms:
+            hits = merge_expanded(hits, self.search(expanded_query(question, terms), k, filters), k)
         retrieved = time.perf_counter()
         answer = compose_answer(
             question,
@@ -277,6 +307,9 @@ class KnowledgeBase:
             self.generator,
             min_score=self.settings.min_score,
             max_tokens=self.settings.max_answer_tokens,
+            task=task,
+            patient=patient,
+            checking=Checking(self.embedder, self.cross_embedder, self.storage.store),
         )
         answer.timings["retrieve_s"] = retrieved - started
         answer.timings["total_s"] = time.perf_counter() - started

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kb.drugs import DrugLabel
 
 
 @runtime_checkable
@@ -23,4 +26,17 @@ class Embedder(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Length of ``text`` in the embedder's own tokens (used for chunking)."""
+        ...
+
+
+@runtime_checkable
+class DrugTable(Protocol):
+    """The knowledge base's drug labels, for the safety checks (`kb.store.Store` is one)."""
+
+    def drug_names(self) -> set[str]:
+        """Every lower-case name that finds a drug label."""
+        ...
+
+    def drug_labels_for(self, names: Iterable[str]) -> list[DrugLabel]:
+        """The labels found by any of ``names``."""
         ...

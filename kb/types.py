@@ -9,7 +9,15 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kb.errors import MedkbError
+
 Task = Literal["diagnosis", "treatment", "drug", "general"]
+#: Every task, in the order the CLI lists them.
+TASKS: tuple[Task, ...] = ("diagnosis", "treatment", "drug", "general")
+#: The language an answer is written in: the question's (Chinese when the question is mostly Chinese).
+Language = Literal["en", "zh"]
+#: What a drug warning is about (see `generation.safety`).
+WarningKind = Literal["allergy", "cross-reactivity", "interaction", "contraindication"]
 
 #: Metadata keys that are promoted to first-class provenance fields on citations and hits.
 IDENTIFIER_KEYS: tuple[str, ...] = ("pmid", "doi", "pmcid", "url")
@@ -181,8 +189,49 @@ NOT_ADVICE = (
 
 
 @dataclass
+class AnswerSentence:
+    """One sentence of an answer as shown, the citation markers it carries, and how well its best cited passage
+    supports it (``generation.verify``'s score, 0 to 1)."""
+
+    text: str
+    citations: list[int]
+    support: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": list(self.citations), "support": round(self.support, 4)}
+
+
+@dataclass(frozen=True)
+class DrugWarning:
+    """A safety warning about a drug an answer (or its question) names, with where it comes from.
+
+    A label-based warning cites ``doc_id``/``source``/``title``/``section`` and the span ``start:end`` of the
+    sentence (in the label document's text) that supports it, quoted in ``quote``; a table-based one has
+    ``source == generation.safety.TABLE_SOURCE``, no span, and the rule's named source in ``reference``.
+    """
+
+    drug: str
+    kind: WarningKind
+    message: str
+    patient_item: str
+    source: str
+    doc_id: str = ""
+    title: str = ""
+    section: str = ""
+    start: int | None = None
+    end: int | None = None
+    quote: str = ""
+    reference: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
 class Answer:
-    """A cited answer. Every ``[n]`` in ``text`` has a matching entry in ``citations``."""
+    """A cited answer. Every ``[n]`` in ``text`` has a matching entry in ``citations``; ``sentences`` are the
+    sentences of ``text`` with their markers and support; ``drug_warnings`` concern the drugs the question or the
+    answer names, for the patient asked about."""
 
     question: str
     text: str
@@ -194,15 +243,21 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     notice: str = NOT_ADVICE
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    drug_warnings: list[DrugWarning] = field(default_factory=list)
+    language: Language = "en"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
             "citations": [c.to_dict() for c in self.citations],
+            "sentences": [s.to_dict() for s in self.sentences],
+            "drug_warnings": [w.to_dict() for w in self.drug_warnings],
             "abstained": self.abstained,
             "reason": self.reason,
             "task": self.task,
+            "language": self.language,
             "warnings": list(self.warnings),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "evidence": [h.to_dict() for h in self.evidence],
@@ -212,7 +267,12 @@ class Answer:
 
 @dataclass
 class PatientContext:
-    """What is known about the patient a question is asked for (all optional)."""
+    """What is known about the patient a question is asked for (all optional). It shapes retrieval and the prompt
+    of one question and is never stored.
+
+    >>> PatientContext(age=67, sex="F", allergies=["penicillin"]).sex
+    'female'
+    """
 
     age: int | None = None
     sex: str | None = None
@@ -221,3 +281,43 @@ class PatientContext:
     allergies: list[str] = field(default_factory=list)
     pregnant: bool | None = None
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        if self.age is not None and (
+            isinstance(self.age, bool) or not isinstance(self.age, int) or not 0 <= self.age <= 130
+        ):
+            raise MedkbError(f"patient age {self.age!r}: expected a whole number of years from 0 to 130")
+        if self.pregnant is not None and not isinstance(self.pregnant, bool):
+            raise MedkbError(f"patient pregnant={self.pregnant!r}: expected True, False or None")
+        if self.sex is not None:
+            sex = _SEXES.get(str(self.sex).strip().lower())
+            if sex is None:
+                raise MedkbError(f"patient sex {self.sex!r}: expected one of F, M, female, male, other")
+            self.sex = sex
+        for name in ("conditions", "medications", "allergies"):
+            values = getattr(self, name)
+            if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+                raise MedkbError(f"patient {name} {values!r}: expected a list of strings")
+            setattr(self, name, [" ".join(v.split()) for v in values if v.strip()])
+        self.notes = " ".join((self.notes or "").split())
+
+    def is_empty(self) -> bool:
+        """Whether nothing is known about the patient."""
+        return (
+            self.age is None
+            and self.sex is None
+            and self.pregnant is None
+            and not (self.conditions or self.medications or self.allergies or self.notes)
+        )
+
+    def search_terms(self) -> list[str]:
+        """The terms that widen retrieval for a drug or treatment question: conditions, medications, allergies
+        (as "<name> allergy") and pregnancy, each once."""
+        terms = [*self.conditions, *self.medications, *(f"{a} allergy" for a in self.allergies)]
+        if self.pregnant:
+            terms.append("pregnancy")
+        return list(dict.fromkeys(terms))
+
+
+_SEXES = {"f": "female", "female": "female", "woman": "female", "m": "male", "male": "male", "man": "male"}
+_SEXES |= {"other": "other", "x": "other", "女": "female", "男": "male"}

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kb import KnowledgeBase
+from generation.verify import SUPPORT_THRESHOLD
+from kb import KnowledgeBase, PatientContext
+from kb.types import Answer
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +29,8 @@ FILES = [
     "warfarin-interactions.md",
     "asthma.md",
     "zh-metformin-contraindications.md",
+    "zh-penicillin-cephalosporin-allergy.md",
+    "community-acquired-pneumonia.md",
 ]
 
 
@@ -52,18 +56,47 @@ def test_filtered_search_keeps_k(real_kb: KnowledgeBase) -> None:
     assert len(hits) == 4 and all(h.metadata["language"] == "zh" for h in hits)
 
 
-def test_ask_gives_a_cited_answer(real_kb: KnowledgeBase) -> None:
-    answer = real_kb.ask("What are the contraindications of metformin?")
-    assert answer.task == "drug"
+def _assert_verified(kb: KnowledgeBase, answer: Answer) -> None:
+    """Every sentence cited and supported; every marker a citation that resolves to the stored words."""
     assert not answer.abstained, answer.reason
     markers = {int(m) for m in re.findall(r"\[(\d+)\]", answer.text)}
     assert markers and markers == {c.marker for c in answer.citations}
+    assert answer.sentences and {n for s in answer.sentences for n in s.citations} == markers
+    for sentence in answer.sentences:
+        assert sentence.citations and sentence.support >= SUPPORT_THRESHOLD, sentence
     given = {h.chunk_id for h in answer.evidence}
     for citation in answer.citations:
         assert citation.chunk_id in given
-        doc = real_kb.storage.store.get_document(citation.doc_id)
+        doc = kb.storage.store.get_document(citation.doc_id)
         assert doc is not None and doc.text[citation.start : citation.end] == citation.quote
-    assert answer.timings["generate_s"] > 0
+
+
+def test_ask_gives_a_cited_answer(real_kb: KnowledgeBase) -> None:
+    answer = real_kb.ask("What are the contraindications of metformin?")
+    assert answer.task == "drug" and answer.language == "en"
+    _assert_verified(real_kb, answer)
+    assert answer.timings["generate_s"] > 0 and answer.timings["verify_s"] > 0
+
+
+def test_a_chinese_question_is_answered_in_chinese(real_kb: KnowledgeBase) -> None:
+    answer = real_kb.ask("二甲双胍的禁忌症是什么？")
+    assert (answer.task, answer.language) == ("drug", "zh")
+    if answer.abstained:
+        assert answer.text.startswith("知识库中没有足够的证据") and "最接近的来源" in answer.text
+    else:
+        _assert_verified(real_kb, answer)
+
+
+def test_a_penicillin_allergy_raises_a_drug_warning(real_kb: KnowledgeBase) -> None:
+    patient = PatientContext(allergies=["penicillin"])
+    answer = real_kb.ask("Can I give amoxicillin for community-acquired pneumonia?", patient=patient)
+    assert answer.task == "drug"
+    warning = next(w for w in answer.drug_warnings if w.drug == "amoxicillin")
+    assert (warning.kind, warning.patient_item) == ("allergy", "penicillin") and warning.reference
+    if not answer.abstained:
+        _assert_verified(real_kb, answer)
+    zh = real_kb.ask("青霉素过敏的患者能用阿莫西林吗？", patient=PatientContext(allergies=["青霉素"]))
+    assert any(w.drug == "阿莫西林" and "青霉素类" in w.message for w in zh.drug_warnings)
 
 
 def test_off_topic_question_abstains(real_kb: KnowledgeBase) -> None:
@@ -88,7 +121,28 @@ def test_cli_ask_json(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     payload = json.loads(done.stdout)
-    assert {"question", "answer", "citations", "abstained", "reason", "task", "timings"} <= set(payload)
+    assert {"question", "answer", "citations", "sentences", "abstained", "reason", "task", "timings"} <= set(payload)
     for citation in payload["citations"]:
         assert f"[{citation['marker']}]" in payload["answer"]
         assert citation["title"].startswith("Metformin")
+
+
+def test_cli_ask_with_an_allergy_warns_first(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    subprocess.run(
+        [sys.executable, "-m", "kb.cli", "ingest", str(SAMPLE / "amoxicillin-penicillin-allergy.md"), "--kb", str(kb)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    question = "Can I give amoxicillin for community-acquired pneumonia?"
+    done = subprocess.run(
+        [sys.executable, "-m", "kb.cli", "ask", question, "--kb", str(kb), "--allergy", "penicillin", "--age", "67"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert out.index("DRUG WARNINGS") < out.index("! [allergy] amoxicillin") < out.index("not medical advice")
+    assert "Sources:" not in out or out.index("! [allergy] amoxicillin") < out.index("Sources:")

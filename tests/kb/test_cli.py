@@ -101,3 +101,92 @@ def test_ingest_a_named_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_ingest_without_inputs_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "--kb", str(tmp_path / "kb"), "--embedder", "hashing"]) == 2
     assert "nothing to ingest" in capsys.readouterr().err
+
+
+def test_ask_patient_and_task_flags_parse() -> None:
+    from kb.cli import _parser, patient_from_args
+
+    args = _parser().parse_args(
+        ["ask", "q?", "--kb", "x", "--age", "67", "--sex", "F", "--pregnant", "--allergy", "penicillin"]
+        + ["--allergy", "sulfa drugs", "--med", "warfarin", "--med", "metformin 500 mg", "--condition", "ckd"]
+        + ["--patient-note", "lives alone", "--task", "treatment"]
+    )
+    assert args.task == "treatment"
+    patient = patient_from_args(args)
+    assert patient is not None
+    assert (patient.age, patient.sex, patient.pregnant, patient.notes) == (67, "female", True, "lives alone")
+    assert patient.allergies == ["penicillin", "sulfa drugs"]
+    assert patient.medications == ["warfarin", "metformin 500 mg"] and patient.conditions == ["ckd"]
+    plain = _parser().parse_args(["ask", "q?", "--kb", "x"])
+    assert patient_from_args(plain) is None and plain.task is None
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["ask", "q?", "--kb", "x", "--task", "dose"])
+
+
+def test_ask_with_a_patient_warns_before_the_answer(
+    tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb = tmp_path / "kb"
+    assert _ingest(kb, docs_dir) == 0
+    capsys.readouterr()
+    ask = ["ask", "penicillin allergy amoxicillin?", "--kb", str(kb), "--generator", "echo", "--allergy", "penicillin"]
+    assert main([*ask, "--age", "67", "--json", "--task", "treatment"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["task"] == "treatment" and answer["language"] == "en"
+    warning = next(w for w in answer["drug_warnings"] if w["drug"] == "amoxicillin")
+    assert (warning["drug"], warning["kind"], warning["patient_item"]) == ("amoxicillin", "allergy", "penicillin")
+    assert warning["source"] and warning["reference"]
+    assert answer["sentences"] and all(s["citations"] and s["support"] > 0 for s in answer["sentences"])
+
+    assert main(ask) == 0
+    out = capsys.readouterr().out
+    assert out.index("DRUG WARNINGS") < out.index("! [allergy] amoxicillin") < out.index("Sources:")
+    assert out.index("[r1] FDA labelling of beta-lactam") < out.index("Sources:")
+
+    assert (
+        main(["ask", "青霉素过敏能用阿莫西林吗？", "--kb", str(kb), "--generator", "echo", "--allergy", "青霉素"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "药物警示" in out and "阿莫西林属于青霉素类" in out
+
+
+def test_a_bad_patient_flag_is_a_one_line_error(
+    tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb = tmp_path / "kb"
+    assert (
+        main(["ingest", str(docs_dir / "asthma.txt"), "--kb", str(kb), "--embedder", "hashing", "--no-progress"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["ask", "q?", "--kb", str(kb), "--generator", "echo", "--age", "300"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("medkb: error: patient age 300") and "\n" not in err
+
+
+def test_label_warnings_show_where_they_come_from() -> None:
+    from kb.cli import render_drug_warnings
+    from kb.types import DrugWarning
+
+    label = DrugWarning(
+        "atorvastatin",
+        "interaction",
+        "The Drug Interactions section of the LIPITOR label mentions 'Clarithromycin'.",
+        "clarithromycin",
+        "dailymed:abc",
+        doc_id="d0c",
+        title="LIPITOR",
+        section="Drug Interactions",
+        start=120,
+        end=170,
+        quote="Clarithromycin raises atorvastatin exposure.",
+    )
+    table = DrugWarning(
+        "amoxicillin", "allergy", "amoxicillin is ...", "penicillin", "medkb drug-class table", reference="R"
+    )
+    lines = render_drug_warnings([label, table, table])
+    assert lines[0].startswith("DRUG WARNINGS")
+    assert "    source: LIPITOR - Drug Interactions, chars 120-170 (dailymed:abc, document d0c)" in lines
+    assert '    "Clarithromycin raises atorvastatin exposure."' in lines
+    assert lines.count("    source: medkb drug-class table [r1]") == 2 and lines.count("[r1] R") == 1
+    assert render_drug_warnings([]) == []
+    assert render_drug_warnings([table], "zh")[0].startswith("药物警示")
