@@ -50,8 +50,9 @@ EXAMPLE: dict[Language, str] = {
 STRUCTURE: dict[Language, dict[Task, str]] = {
     "en": {
         "diagnosis": (
-            "Name the likely diagnoses; for each, give the findings in the passages for it and against it. "
-            "Use at most four short sentences."
+            "If the question asks how a condition is diagnosed, give the tests and thresholds the passages give. "
+            "If it describes a patient, name each likely diagnosis with the findings in the passages for it and "
+            "against it. Use at most four short sentences."
         ),
         "treatment": (
             "Give the treatment options the passages describe, say which is first-line, and give the cautions "
@@ -64,7 +65,10 @@ STRUCTURE: dict[Language, dict[Task, str]] = {
         "general": "Answer in two or three sentences.",
     },
     "zh": {
-        "diagnosis": "列出可能的诊断；对每个诊断，给出资料中支持和不支持它的依据。不超过四句。",
+        "diagnosis": (
+            "如果问题问某种疾病如何诊断，给出资料中的检查和诊断标准；"
+            "如果问题描述一位患者，列出可能的诊断，并给出资料中支持和不支持每个诊断的依据。不超过四句。"
+        ),
         "treatment": "列出资料中的治疗选择，指出一线治疗，并说明适用于该患者的注意事项。不超过四句。",
         "drug": "说明资料中与问题相关的适应证、剂量、禁忌、相互作用和过敏警示。不超过四句。",
         "general": "用两三句话回答。",
