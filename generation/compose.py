@@ -29,16 +29,20 @@ from generation.injection import echoes, is_instruction, strip_delimiters, witho
 from generation.prompts import build_messages, instructions
 from generation.safety import check_drugs, find_drugs, lookup_names
 from generation.tasks import classify_task, question_language
-from generation.verify import SentenceCheck, apply, cited_numbers, strip_markers, verify_answer
+from generation.verify import (
+    MARKER_RUN,
+    SentenceCheck,
+    apply,
+    cited_numbers,
+    marker_numbers,
+    strip_markers,
+    verify_answer,
+)
 from kb.protocols import DrugTable, Embedder
 from kb.types import Answer, AnswerSentence, Citation, DrugWarning, Hit, Language, PatientContext, Task
 
 log = logging.getLogger(__name__)
 
-_GROUP = r"\[\d+(?:\s*[,;\u2013-]\s*\d+)*\]"
-#: A run of adjacent marker groups such as ``[1][3]`` or ``[2, 4-5]``, with the space before it.
-_MARKER_RUN = re.compile(rf"\s*{_GROUP}(?:\s*{_GROUP})*")
-_NUMBERS = re.compile(r"\d+")
 _FULL_WIDTH_MARKER = re.compile(r"[【［]\s*(\d+)\s*[】］]")
 #: How a finished sentence ends: with its punctuation or its marker.
 _FINISHED = re.compile(r"(?:[.!?。！？]|\])[\s\"'”’)）]*$")
@@ -242,7 +246,7 @@ def resolve_citations(raw: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
 
     def replace(match: re.Match[str]) -> str:
         kept = []
-        for number in _expand(match.group(0)):
+        for number in marker_numbers(match.group(0)):
             if not 1 <= number <= len(hits):
                 continue
             if number not in renumber:
@@ -252,20 +256,8 @@ def resolve_citations(raw: str, hits: list[Hit]) -> tuple[str, list[Citation]]:
                 kept.append(renumber[number])
         return (" " + "".join(f"[{n}]" for n in kept)) if kept else ""
 
-    text = _MARKER_RUN.sub(replace, raw.strip())
+    text = MARKER_RUN.sub(replace, raw.strip())
     return text.strip(), citations
-
-
-def _expand(run: str) -> list[int]:
-    """``"[1, 3-4][6]"`` -> ``[1, 3, 4, 6]`` (ranges capped at 20 numbers)."""
-    numbers: list[int] = []
-    for part in re.split(r"\s*[,;\]]\s*", run.replace("[", "")):
-        bounds = [int(n) for n in _NUMBERS.findall(part)]
-        if len(bounds) == 2 and 0 < bounds[1] - bounds[0] < 20:
-            numbers += list(range(bounds[0], bounds[1] + 1))
-        else:
-            numbers += bounds
-    return numbers
 
 
 def _abstain(

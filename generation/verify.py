@@ -175,7 +175,8 @@ def apply(checks: Sequence[SentenceCheck]) -> tuple[str, list[SentenceCheck]]:
 # --- markers ---------------------------------------------------------------------------------------------------
 
 _GROUP = r"\[\d+(?:\s*[,;\u2013-]\s*\d+)*\]"
-_MARKER_RUN = re.compile(rf"\s*{_GROUP}(?:\s*{_GROUP})*")
+#: A run of adjacent marker groups such as ``[1][3]`` or ``[2, 4-5]``, with the space before it.
+MARKER_RUN = re.compile(rf"\s*{_GROUP}(?:\s*{_GROUP})*")
 _DIGITS = re.compile(r"\d+")
 
 
@@ -183,17 +184,18 @@ def cited_numbers(sentence: str) -> list[int]:
     """The passage numbers that the markers of ``sentence`` cite, in order: ``"a [1][3]. b [2, 4-5]"`` ->
     ``[1, 3, 2, 4, 5]`` (ranges capped at 20 numbers)."""
     numbers: list[int] = []
-    for run in _MARKER_RUN.finditer(sentence):
-        numbers += _expand(run.group(0))
+    for run in MARKER_RUN.finditer(sentence):
+        numbers += marker_numbers(run.group(0))
     return numbers
 
 
 def strip_markers(sentence: str) -> str:
     """``sentence`` without its citation markers."""
-    return _MARKER_RUN.sub("", sentence).strip()
+    return MARKER_RUN.sub("", sentence).strip()
 
 
-def _expand(run: str) -> list[int]:
+def marker_numbers(run: str) -> list[int]:
+    """``"[1, 3-4][6]"`` -> ``[1, 3, 4, 6]`` (ranges capped at 20 numbers)."""
     numbers: list[int] = []
     for part in re.split(r"\s*[,;\]]\s*", run.replace("[", "")):
         bounds = [int(n) for n in _DIGITS.findall(part)]
@@ -206,10 +208,10 @@ def _expand(run: str) -> list[int]:
 
 def _keep_markers(sentence: str, keep: set[int]) -> str:
     def replace(match: re.Match[str]) -> str:
-        numbers = [n for n in dict.fromkeys(_expand(match.group(0))) if n in keep]
+        numbers = [n for n in dict.fromkeys(marker_numbers(match.group(0))) if n in keep]
         return (" " + "".join(f"[{n}]" for n in numbers)) if numbers else ""
 
-    return _MARKER_RUN.sub(replace, sentence).strip()
+    return MARKER_RUN.sub(replace, sentence).strip()
 
 
 # --- scoring ---------------------------------------------------------------------------------------------------
