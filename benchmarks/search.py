@@ -374,7 +374,7 @@ def main() -> None:
 
     worst_p95 = max(
         [modes["hybrid"]["p95_ms"]]
-        + [r[k]["p95_ms"] for r in filtered.values() for k in ("cold",)]
+        + [r["cold"]["p95_ms"] for r in filtered.values()]
         + [r["p95_ms"] for r in filtered.values()]
     )
     result = {

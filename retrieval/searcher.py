@@ -57,6 +57,11 @@ class HybridCandidates:
     cosine: dict[int, float]
     bm25: dict[int, float]
 
+    @property
+    def ids(self) -> list[int]:
+        """Every candidate once: the dense ranking, then the lexical-only ones in their order."""
+        return list(dict.fromkeys([*self.dense_ids, *self.lexical_ids]))
+
 
 class Searcher:
     """Dense, lexical and hybrid search over ``storage``; ``cross_embedder`` gives the multilingual encoder of the
@@ -151,8 +156,7 @@ class Searcher:
             weights = (s.weight_dense, s.weight_lexical)
             return reciprocal_rank_fusion([found.dense_ids, found.lexical_ids], k=s.rrf_k, weights=weights)
         weights = query_weights(query, s.weight_dense, s.weight_lexical, s.question_weight_dense)
-        candidates = list(dict.fromkeys([*found.dense_ids, *found.lexical_ids]))
-        return score_fusion(candidates, [found.cosine, found.bm25], weights)
+        return score_fusion(found.ids, [found.cosine, found.bm25], weights)
 
     def hybrid(self, query: str, k: int, filters: Filters, *, mmr: bool = False) -> list[Hit]:
         """Dense and lexical candidates fused (see the module doc), optionally diversified."""

@@ -45,7 +45,7 @@ def half(query_id: str) -> str:
 
 
 def _documents(kb: KnowledgeBase, found: HybridCandidates) -> dict[int, str]:
-    ids = list(dict.fromkeys([*found.dense_ids, *found.lexical_ids]))
+    ids = found.ids
     return {i: hit.source for i, hit in zip(ids, kb.storage.store.hits(ids, [0.0] * len(ids)), strict=True)}
 
 
@@ -65,7 +65,7 @@ def sweep(name: str, settings: Settings) -> dict[str, Any]:
         for qid, text in dataset.queries.items():
             found = kb.searcher.candidates(text, settings.candidates, Filters())
             documents = _documents(kb, found)
-            candidates = list(dict.fromkeys([*found.dense_ids, *found.lexical_ids]))
+            candidates = found.ids
             for weight in GRID:
                 fused = score_fusion(candidates, [found.cosine, found.bm25], (weight, 1.0 - weight))
                 runs[f"{weight:.2f}"][qid] = _ranking(fused, documents)
