@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +19,13 @@ class Generator(Protocol):
     name: str
 
     def generate(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> str: ...
+
+
+@runtime_checkable
+class StreamingGenerator(Generator, Protocol):
+    """A generator that can also yield its reply piece by piece while writing it (for ``medkb ask``'s terminal)."""
+
+    def stream(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]: ...
 
 
 #: A passage as `generation.prompts.format_passages` quotes it: ``[n] title - section`` then ``<<<`` text ``>>>``.
@@ -44,6 +52,10 @@ class EchoGenerator:
             sentence = re.split(r"(?<=\.)\s|(?<=。)", body.strip())[0].rstrip(".。")
             parts.append(f"{sentence} [{number}].")
         return " ".join(parts) + self.extra
+
+    def stream(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+        """The reply of `generate`, one word (with its following space) at a time."""
+        yield from re.findall(r"\S+\s*", self.generate(messages, max_tokens=max_tokens, temperature=temperature))
 
 
 def make_generator(spec: str, *, model: str, cache_dir: Path | None = None) -> Generator:

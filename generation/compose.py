@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from generation.base import Generator
+from generation.base import Generator, StreamingGenerator
 from generation.grounding import content_words, extract_answer, ground, is_refusal, split_sentences
 from generation.injection import echoes, is_instruction, strip_delimiters, without_instructions
 from generation.prompts import build_messages, instructions
@@ -87,10 +88,12 @@ def compose_answer(
     task: Task | None = None,
     patient: PatientContext | None = None,
     checking: Checking | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> Answer:
     """Answer ``question`` from ``hits`` (best first) with verified citations, or abstain saying why (see the
     module docstring). ``task`` overrides the classification of the question; ``patient`` goes into the prompt and
-    the drug checks.
+    the drug checks. ``on_text`` receives the first draft piece by piece while a `StreamingGenerator` writes it
+    (unverified: the returned answer is what verification kept).
 
     Example::
 
@@ -106,7 +109,7 @@ def compose_answer(
         reason = f"no passage scored above the evidence threshold {min_score} (best: {best})"
         answer = _abstain(question, hits, task, language, timings, reason)
     else:
-        answer = _compose(question, hits, generator, task, language, patient, checking, timings, max_tokens)
+        answer = _compose(question, hits, generator, task, language, patient, checking, timings, max_tokens, on_text)
     started = time.perf_counter()
     answer.drug_warnings = drug_warnings(question, "" if answer.abstained else answer.text, patient, checking.drugs)
     timings["safety_s"] = time.perf_counter() - started
@@ -123,11 +126,19 @@ def _compose(
     checking: Checking,
     timings: dict[str, float],
     max_tokens: int,
+    on_text: Callable[[str], None] | None = None,
 ) -> Answer:
     def generate(strict: bool) -> str:
         started = time.perf_counter()
         messages = build_messages(question, hits, task, language=language, patient=patient, strict=strict)
-        raw = generator.generate(messages, max_tokens=max_tokens)
+        if on_text is not None and not strict and isinstance(generator, StreamingGenerator):
+            pieces = []
+            for piece in generator.stream(messages, max_tokens=max_tokens):
+                pieces.append(piece)
+                on_text(piece)
+            raw = "".join(pieces).strip()
+        else:
+            raw = generator.generate(messages, max_tokens=max_tokens)
         timings["generate_s"] = timings.get("generate_s", 0.0) + time.perf_counter() - started
         return raw
 
@@ -194,7 +205,9 @@ def _check(raw: str, question: str, hits: list[Hit], checking: Checking, *, gene
     count = sum(1 for s in split_sentences(raw) if content_words(strip_markers(s))) if generated else 0
     grounded = ground(raw, hits, question, extract=False)
     warnings = list(grounded.warnings)
-    checks = verify_answer(grounded.text, hits, embedder=checking.embedder, cross_embedder=checking.cross_embedder)
+    checks = verify_answer(
+        grounded.text, hits, embedder=checking.embedder, cross_embedder=checking.cross_embedder, question=question
+    )
     checks = [c for c in checks if not c.exempt]
     prompt = instructions()
     obeyed = [c for c in checks if c.supported and (is_instruction(c.text) or echoes(c.text, prompt))]

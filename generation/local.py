@@ -10,7 +10,10 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +41,78 @@ class TransformersGenerator:
         """The model's reply to ``messages`` (chat format), greedy when ``temperature`` is 0, stripped."""
         import torch
 
-        model, tokenizer = self._load()
+        kwargs, prompt_tokens = self._request(messages, max_tokens, temperature)
+        with torch.inference_mode():
+            output = self._model.generate(**kwargs)
+        return str(self._tokenizer.decode(output[0, prompt_tokens:], skip_special_tokens=True)).strip()
+
+    def stream(
+        self, messages: list[dict[str, str]], *, max_tokens: int = 256, temperature: float = 0.0
+    ) -> Iterator[str]:
+        """The reply to ``messages`` in pieces, yielded while the model writes them (it runs in a background
+        thread); joined and stripped, they are what `generate` returns."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        kwargs, _ = self._request(messages, max_tokens, temperature)
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    self._model.generate(**kwargs, streamer=streamer)
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, name="medkb-generate", daemon=True)
+        thread.start()
+        yield from streamer
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    def _request(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+    ) -> tuple[dict[str, Any], int]:
+        """The keyword arguments of ``model.generate`` for ``messages``, and the prompt's length in tokens."""
+        _, tokenizer = self._load()
         inputs = tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         )
+        kwargs = dict(inputs, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
+        return kwargs, int(inputs["input_ids"].shape[1])
+
+    def choose(self, messages: list[dict[str, str]], options: Sequence[str]) -> dict[str, float]:
+        """The probability of each option as the first word of the reply to ``messages``, renormalised over the
+        options, from one forward pass (no sampling). An option's probability is that of its first token, written
+        as given, capitalised or after a space; the options must start with different tokens.
+
+        Example::
+
+            generator.choose(messages, ["yes", "no", "maybe"])  # {"yes": 0.71, "no": 0.2, "maybe": 0.09}
+        """
+        import torch
+
+        model, tokenizer = self._load()
+        inputs = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        variants = {option: _first_tokens(tokenizer, option) for option in options}
+        firsts = [token for tokens in variants.values() for token in tokens]
+        if len(firsts) != len(set(firsts)):
+            raise ValueError(f"options {list(options)!r}: expected options that start with different tokens")
         with torch.inference_mode():
-            output = model.generate(
-                **inputs, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id, **sampling
-            )
-        new_tokens = output[0, inputs["input_ids"].shape[1] :]
-        return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+            logits = model(**inputs).logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        scores = {option: torch.logsumexp(logprobs[list(tokens)], dim=0).item() for option, tokens in variants.items()}
+        top = max(scores.values())
+        total = sum(math.exp(v - top) for v in scores.values())
+        return {option: math.exp(v - top) / total for option, v in scores.items()}
 
     def _load(self) -> tuple[Any, Any]:
         """Load the model and tokenizer once, from local files only."""
@@ -67,3 +129,9 @@ class TransformersGenerator:
             self._model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
             logger.info("loaded %s from %s in %.1f s", self.name, path, time.perf_counter() - started)
         return self._model, self._tokenizer
+
+
+def _first_tokens(tokenizer: Any, option: str) -> set[int]:
+    """The ids of the first token of ``option`` as written, capitalised, and each after a space."""
+    forms = {option, option.capitalize(), " " + option, " " + option.capitalize()}
+    return {tokenizer.encode(form, add_special_tokens=False)[0] for form in forms if form.strip()}

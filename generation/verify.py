@@ -8,9 +8,11 @@ A (sentence, passage) pair is judged on three kinds of evidence, entailment-styl
   ``1000 mg`` = ``1 g``; ranges and lists such as ``2-3 days`` or ``500 or 850 mg`` give each number the unit);
 - similarity: the cosine of the two texts' vectors from an :class:`~kb.protocols.Embedder`.
 
-A negation mismatch (``not recommended`` against ``recommended``) lowers the score and vetoes support. A sentence is
-supported when at least one of the passages it cites supports it; the others lose their markers, and sentences that
-no cited passage supports are removed by :func:`apply`.
+A negation mismatch (``not recommended`` against ``recommended``) lowers the score and vetoes support. So does a
+term of the question that the sentence repeats but the passage lacks (``Diabetes is diagnosed with lifestyle measures
+[1]`` citing a passage about treatment): the model has joined the question to a passage that does not address it.
+A sentence is supported when at least one of the passages it cites supports it; the others lose their markers,
+and sentences that no cited passage supports are removed by :func:`apply`.
 
 Example::
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 
 from generation.grounding import content_words, split_sentences
@@ -61,6 +63,7 @@ class SupportScore:
     negation_conflict: bool
     score: float
     supported: bool
+    missing_terms: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -90,13 +93,15 @@ def support(
     embedder: Embedder | None = None,
     cross_embedder: Embedder | None = None,
     threshold: float = SUPPORT_THRESHOLD,
+    question: str = "",
 ) -> SupportScore:
     """How well ``passage_text`` supports ``sentence`` (its markers are ignored).
 
     ``score`` is ``LEXICAL_WEIGHT * lexical + (1 - LEXICAL_WEIGHT) * scaled similarity`` for a same-language pair,
     the scaled similarity alone for a Chinese/English pair, and ``lexical`` alone when no embedder applies; it is
     multiplied by ``NEGATION_PENALTY`` on a negation conflict. ``supported`` needs ``numeric_ok``, no negation
-    conflict and ``score >= threshold``. Pairs involving Chinese are embedded with ``cross_embedder`` (falling back
+    conflict, no ``missing_terms`` (words of ``question`` that the sentence repeats and the passage lacks; same-language
+    pairs only) and ``score >= threshold``. Pairs involving Chinese are embedded with ``cross_embedder`` (falling back
     to ``embedder``), English pairs with ``embedder`` (falling back to ``cross_embedder``).
 
     >>> support("Start at 500 mg daily [1].", "Start at 850 mg once daily.").missing_numbers
@@ -105,7 +110,7 @@ def support(
     _check_threshold(threshold)
     claim = strip_markers(sentence)
     similarity = _similarities([claim], [passage_text], [(0, 0)], embedder, cross_embedder).get((0, 0))
-    return _score(claim, passage_text, similarity, threshold)
+    return _score(claim, passage_text, similarity, threshold, _terms(question))
 
 
 def verify_answer(
@@ -115,8 +120,10 @@ def verify_answer(
     embedder: Embedder | None = None,
     cross_embedder: Embedder | None = None,
     threshold: float = SUPPORT_THRESHOLD,
+    question: str = "",
 ) -> list[SentenceCheck]:
-    """Check every (sentence, cited passage) pair of ``text``, whose markers ``[n]`` number ``hits`` from 1.
+    """Check every (sentence, cited passage) pair of ``text``, whose markers ``[n]`` number ``hits`` from 1, for the
+    ``question`` it answers (see :func:`support`).
 
     Markers outside ``hits`` are ignored; a sentence with content but no valid marker is unsupported. Each embedder
     embeds, in one batch each, the sentences and the cited passages it is used for.
@@ -139,8 +146,9 @@ def verify_answer(
         pairs += [(len(claims) - 1, n) for n in numbers]
     passages = [hit.text for hit in hits]
     similarities = _similarities(claims, passages, [(i, n - 1) for i, n in pairs], embedder, cross_embedder)
+    asked = _terms(question)
     for i, number in pairs:
-        result = _score(claims[i], passages[number - 1], similarities.get((i, number - 1)), threshold)
+        result = _score(claims[i], passages[number - 1], similarities.get((i, number - 1)), threshold, asked)
         check_of_claim[i].scores[number] = result
     for check in check_of_claim:
         check.best = max((s.score for s in check.scores.values()), default=0.0)
@@ -226,10 +234,19 @@ def _is_chinese(text: str) -> bool:
     return cjk > 0 and cjk >= len(_LATIN_WORD.findall(text))
 
 
-def _score(claim: str, passage: str, similarity: float | None, threshold: float) -> SupportScore:
-    words = {w for w in content_words(claim) if not _NUMERIC_TOKEN.fullmatch(w)}
-    lexical = len(words & content_words(passage)) / len(words) if words else 1.0
+def _terms(text: str) -> set[str]:
+    """The content words of ``text`` without numbers."""
+    return {w for w in content_words(text) if not _NUMERIC_TOKEN.fullmatch(w)}
+
+
+def _score(
+    claim: str, passage: str, similarity: float | None, threshold: float, asked: Set[str] = frozenset()
+) -> SupportScore:
+    words = _terms(claim)
+    held = content_words(passage)
+    lexical = len(words & held) / len(words) if words else 1.0
     cross_lingual = _is_chinese(claim) != _is_chinese(passage)
+    off_topic = [] if cross_lingual else sorted((words & asked) - held)
     missing = missing_numbers(claim, passage)
     if similarity is None:
         score = lexical
@@ -246,7 +263,8 @@ def _score(claim: str, passage: str, similarity: float | None, threshold: float)
         similarity=None if similarity is None else round(similarity, 4),
         negation_conflict=conflict,
         score=round(score, 4),
-        supported=not missing and not conflict and score >= threshold,
+        supported=not missing and not conflict and not off_topic and score >= threshold,
+        missing_terms=off_topic,
     )
 
 

@@ -124,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="generator model (registry name, directory, or served model name)")
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--task", choices=TASKS, default=None, help="answer structure (default: read from the question)")
+    p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the draft as the generator writes it, before the verified answer (default: on a terminal)",
+    )
     patient = p.add_argument_group("patient (used for this question only; never stored)")
     patient.add_argument("--age", type=int, default=None, help="age in years")
     patient.add_argument("--sex", default=None, help="F, M or other")
@@ -156,10 +162,11 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_reindex)
 
     from corpora.cli import add_corpus_parser
+    from generation.evaluation.cli import add_qa_parser
     from retrieval.evaluation.cli import add_eval_parser
 
     add_corpus_parser(sub)
-    add_eval_parser(sub)
+    add_qa_parser(add_eval_parser(sub))
 
     p = sub.add_parser("models", help="list the models medkb can load offline")
     p.set_defaults(func=_models)
@@ -266,14 +273,42 @@ def _ask(args: argparse.Namespace) -> int:
             "mmr": args.mmr,
         }
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
+        stream = not args.json and (sys.stdout.isatty() if args.stream is None else args.stream)
+        drafting = _DraftPrinter() if stream else None
         answer = kb.ask(
-            args.question, k=args.k, filters=_filters(args), task=args.task, patient=patient_from_args(args)
+            args.question,
+            k=args.k,
+            filters=_filters(args),
+            task=args.task,
+            patient=patient_from_args(args),
+            on_text=drafting,
         )
+        if drafting is not None:
+            drafting.close()
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(render_answer(answer))
     return 0
+
+
+class _DraftPrinter:
+    """Prints the generator's draft as it is written, under a heading that says it is not yet verified."""
+
+    HEADING = "Draft (being checked against the passages; the verified answer follows):"
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def __call__(self, piece: str) -> None:
+        if not self.started:
+            print(self.HEADING, flush=True)
+            self.started = True
+        print(piece, end="", flush=True)
+
+    def close(self) -> None:
+        if self.started:
+            print("\n" + "-" * 40, flush=True)
 
 
 def patient_from_args(args: argparse.Namespace) -> PatientContext | None:

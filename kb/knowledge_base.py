@@ -276,6 +276,7 @@ class KnowledgeBase:
         filters: FilterSpec = None,
         task: Task | None = None,
         patient: PatientContext | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> Answer:
         """A cited answer to ``question`` from the top ``k`` passages, or an abstention saying why not.
 
@@ -283,7 +284,8 @@ class KnowledgeBase:
         ``patient`` widens retrieval for drug and treatment questions (see `retrieval.expansion`), goes into the
         prompt on one line, and is checked against the drugs the question or answer names (``answer.drug_warnings``);
         it is never stored. Every sentence of the answer is verified against the passages it cites
-        (``answer.sentences``).
+        (``answer.sentences``). ``on_text`` receives the generator's first draft piece by piece as it is written
+        (local generators), before verification; the answer returned is the verified one.
 
         Example::
 
@@ -310,6 +312,7 @@ class KnowledgeBase:
             task=task,
             patient=patient,
             checking=Checking(self.embedder, self.cross_embedder, self.storage.store),
+            on_text=on_text,
         )
         answer.timings["retrieve_s"] = retrieved - started
         answer.timings["total_s"] = time.perf_counter() - started

@@ -23,9 +23,10 @@ from retrieval.evaluation.systems import DEPTH, SYSTEMS, default_kb_dir, open_kb
 log = logging.getLogger(__name__)
 
 
-def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``eval retrieval`` to a ``medkb`` subparsers object; returns the ``eval`` parser."""
-    parser = subparsers.add_parser("eval", help="measure retrieval quality on a data set")
+def add_eval_parser(subparsers: Any) -> Any:
+    """Add ``eval retrieval`` to a ``medkb`` subparsers object; returns the subparsers of ``eval``, to which other
+    stages add their own evaluations (``eval qa``)."""
+    parser = subparsers.add_parser("eval", help="measure retrieval or answer quality on a data set")
     sub = parser.add_subparsers(dest="eval_command", required=True)
     p = sub.add_parser(
         "retrieval",
@@ -63,7 +64,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--kb-cache", type=Path, default=None, help="knowledge base directory (default: in the cache)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_eval)
-    return parser
+    return sub
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -72,10 +72,36 @@ def _assert_verified(kb: KnowledgeBase, answer: Answer) -> None:
 
 
 def test_ask_gives_a_cited_answer(real_kb: KnowledgeBase) -> None:
-    answer = real_kb.ask("What are the contraindications of metformin?")
+    pieces: list[str] = []
+    answer = real_kb.ask("What are the contraindications of metformin?", on_text=pieces.append)
     assert answer.task == "drug" and answer.language == "en"
     _assert_verified(real_kb, answer)
     assert answer.timings["generate_s"] > 0 and answer.timings["verify_s"] > 0
+    # the draft streamed piece by piece; every kept sentence's words were in it
+    draft = "".join(pieces)
+    assert len(pieces) > 3 and draft.strip()
+    assert all(
+        set(re.findall(r"[a-z]{4,}", s.text.lower())) <= set(re.findall(r"[a-z]{4,}", draft.lower()))
+        for s in answer.sentences
+        if "quotes the best-matching" not in " ".join(answer.warnings)
+    )
+
+
+def test_a_diagnosis_question_is_not_answered_from_the_treatment_passage(real_kb: KnowledgeBase) -> None:
+    answer = real_kb.ask("How is type 2 diabetes diagnosed?")
+    assert answer.task == "diagnosis"
+    if not answer.abstained:
+        _assert_verified(real_kb, answer)
+        assert all("diagnos" in c.quote.lower() for c in answer.citations), answer.text
+
+
+def test_a_closed_question_gets_option_probabilities(real_kb: KnowledgeBase) -> None:
+    from generation.decide import YES_NO_MAYBE, decide
+
+    question = "Is metformin contraindicated when eGFR is below 30 mL/min/1.73 m2?"
+    decision = decide(question, real_kb.search(question, 3), real_kb.generator, YES_NO_MAYBE)
+    assert set(decision.probabilities) == set(YES_NO_MAYBE) and decision.label in YES_NO_MAYBE
+    assert sum(decision.probabilities.values()) == pytest.approx(1.0)
 
 
 def test_a_chinese_question_is_answered_in_chinese(real_kb: KnowledgeBase) -> None:

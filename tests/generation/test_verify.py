@@ -233,3 +233,24 @@ def test_a_list_keeps_the_polarity_of_its_lead_in() -> None:
     assert support("Starting metformin is recommended when eGFR is between 30 and 45 [1].", passage).negation_conflict
     independent = "Warfarin is contraindicated; aspirin is safe in adults."
     assert support("Aspirin is contraindicated in adults [1].", independent).negation_conflict
+
+
+TREATMENT = "Type 2 diabetes is treated first with lifestyle measures such as diet, exercise and weight loss."
+
+
+def test_a_question_term_the_passage_lacks_vetoes_support() -> None:
+    """The demo's failure: a diagnosis question answered with a treatment passage that shares most words."""
+    sentence = "Type 2 diabetes is diagnosed using lifestyle measures [1]."
+    question = "How is type 2 diabetes diagnosed?"
+    without = support(sentence, TREATMENT)
+    assert without.supported and without.missing_terms == []
+    judged = support(sentence, TREATMENT, question=question)
+    assert not judged.supported and judged.missing_terms == ["diagno"]
+    assert judged.score == without.score  # a veto, not a lower score
+    checks = verify_answer(sentence, [_hit(TREATMENT)], question=question)
+    assert not checks[0].supported
+
+
+def test_question_terms_held_by_the_passage_do_not_veto() -> None:
+    answer = "Asthma is diagnosed from variable airflow limitation on spirometry [1]."
+    assert support(answer, ASTHMA, question="How is asthma diagnosed?").supported

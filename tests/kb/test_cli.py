@@ -190,3 +190,20 @@ def test_label_warnings_show_where_they_come_from() -> None:
     assert lines.count("    source: medkb drug-class table [r1]") == 2 and lines.count("[r1] R") == 1
     assert render_drug_warnings([]) == []
     assert render_drug_warnings([table], "zh")[0].startswith("药物警示")
+
+
+def test_ask_streams_the_draft_before_the_verified_answer(
+    tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb = tmp_path / "kb"
+    assert _ingest(kb, docs_dir) == 0
+    capsys.readouterr()
+    ask = ["ask", "penicillin allergy amoxicillin?", "--kb", str(kb), "--generator", "echo"]
+    assert main([*ask, "--stream"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Draft (being checked against the passages")
+    assert out.index("Draft") < out.index("-" * 40) < out.index("Sources:")
+    assert main([*ask, "--no-stream"]) == 0
+    assert "Draft" not in capsys.readouterr().out
+    assert main([*ask]) == 0  # not a terminal: no draft by default
+    assert "Draft" not in capsys.readouterr().out

@@ -1,0 +1,126 @@
+"""``medkb eval qa``: answer quality (see `generation.evaluation.qa`) as a table or JSON.
+
+Example::
+
+    medkb eval qa --dataset pubmedqa --limit 100 --json
+    medkb eval qa --dataset medicationqa --limit 20 --judge qwen2.5-coder-1.5b-instruct
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+from generation.base import make_generator
+from generation.decide import YES_NO_MAYBE, Chooser
+from generation.evaluation import qa
+from kb.registry import default_cache_dir
+from kb.settings import Settings
+from retrieval.evaluation.datasets import EvalError
+
+log = logging.getLogger(__name__)
+
+#: The judge of citation support for ``medicationqa`` and ``support``: a larger model than the default generator.
+DEFAULT_JUDGE = "qwen2.5-coder-1.5b-instruct"
+
+
+def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``qa`` to the subparsers of ``medkb eval``."""
+    p: argparse.ArgumentParser = eval_subparsers.add_parser(
+        "qa",
+        help="answer quality: yes/no accuracy, citation precision and recall, abstention",
+        description=(qa.__doc__ or "").split("\n\n")[0],
+    )
+    p.add_argument("--dataset", required=True, choices=qa.QA_DATASETS)
+    p.add_argument("--limit", type=int, default=None, help="the first N questions (or pairs) only")
+    p.add_argument(
+        "--generator-model",
+        default=None,
+        help="the local generator (default: settings, qwen2.5-coder-0.5b-instruct)",
+    )
+    p.add_argument(
+        "--judge",
+        default=DEFAULT_JUDGE,
+        help=f"the model that judges citation support (medicationqa, support; default {DEFAULT_JUDGE}; "
+        "'none' skips the judge)",
+    )
+    p.add_argument("--k", type=int, default=None, help="passages per question (default: 3 closed, settings open)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_qa)
+    return p
+
+
+def run_qa(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise EvalError(f"--limit {args.limit}: expected a positive number")
+    settings = Settings()
+    if args.generator_model:
+        settings.generator_model = args.generator_model
+    name = args.dataset
+    result: dict[str, Any] = {"dataset": name, "generator": settings.generator_model}
+    if name in ("pubmedqa", "bioasq-yesno"):
+        items = qa.pubmedqa_items() if name == "pubmedqa" else qa.bioasq_yesno_items()
+        options = YES_NO_MAYBE if name == "pubmedqa" else ("yes", "no")
+        kb = qa.closed_kb("pubmedqa" if name == "pubmedqa" else "bioasq", settings)
+        try:
+            generator = _generator(settings)
+            result |= qa.evaluate_closed(kb, items[: args.limit], generator, options, k=args.k or qa.CLOSED_K)
+        finally:
+            kb.close()
+    elif name == "unanswerable":
+        kb = qa.unanswerable_kb(qa.cache_dir("pubmedqa-unanswerable", settings), settings)
+        try:
+            result |= qa.evaluate_unanswerable(kb, qa.pubmedqa_items()[: args.limit], k=args.k or settings.top_k)
+        finally:
+            kb.close()
+    elif name == "medicationqa":
+        kb, items = qa.medicationqa_kb(qa.cache_dir("medicationqa", settings), settings)
+        try:
+            if args.k:
+                kb.settings.top_k = args.k
+            judge = _judge(args.judge)
+            if judge is None:
+                raise EvalError("--dataset medicationqa needs a judge: expected --judge MODEL")
+            result["judge"] = args.judge
+            result |= qa.evaluate_answers(kb, items[: args.limit], judge)
+        finally:
+            kb.close()
+    else:  # support
+        kb = qa.closed_kb("scifact", settings)
+        try:
+            result["judge"] = args.judge
+            result |= qa.evaluate_support(qa.support_pairs()[: args.limit], kb, _judge(args.judge))
+        finally:
+            kb.close()
+    print(json.dumps(result, indent=2) if args.json else _table(result))
+    return 0
+
+
+def _generator(settings: Settings) -> Any:
+    return make_generator(settings.generator, model=settings.generator_model, cache_dir=default_cache_dir())
+
+
+def _judge(model: str) -> qa.Judge | None:
+    if model == "none":
+        return None
+    generator = make_generator("local", model=model, cache_dir=default_cache_dir())
+    if not isinstance(generator, Chooser):
+        raise EvalError(f"--judge {model}: expected a local model that gives option probabilities")
+    return qa.model_judge(generator)
+
+
+def _table(result: dict[str, Any]) -> str:
+    """One ``key: value`` line per figure, nested keys joined by dots."""
+    lines: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            lines.append(f"{prefix}: {value}")
+
+    walk("", result)
+    return "\n".join(lines)

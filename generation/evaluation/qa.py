@@ -1,0 +1,425 @@
+"""``medkb eval qa``: the quality of medkb's answers on five development sets, each with retrieval over a corpus.
+
+- ``pubmedqa``: the 500 PubMedQA dev questions answered yes / no / maybe (`generation.decide`) from the top passages
+  of the 1,000-abstract corpus (the gold abstract is never handed over); accuracy and macro-F1.
+- ``bioasq-yesno``: MIRAGE's BioASQ yes/no questions over the BioASQ snippet corpus; accuracy.
+- ``medicationqa``: consumer drug questions answered in full by ``kb.ask`` over a corpus of MedicationQA's trusted
+  answers; citation recall (share of answer sentences that a cited passage supports), citation precision (share of
+  citations that support their sentence), abstention rate. Support is judged by a *second* model (``--judge``),
+  asked per (sentence, passage) pair, so that the verifier does not grade its own output.
+- ``unanswerable``: PubMedQA dev questions, half of whose gold abstracts are left out of the knowledge base; the share
+  of abstentions on those (target >= 0.8) against the share on the answerable half (target <= 0.2).
+- ``support``: SciFact claims against the sentences of their cited abstracts (SUPPORT: supported; CONTRADICT, or no
+  evidence: not supported), which calibrates `generation.verify`'s threshold and measures the judge.
+
+Every threshold or bias is fitted on half A of the questions (`retrieval.evaluation.weights.half`, md5 of the id)
+and reported on half B; the uncalibrated figures are reported on all questions. Seconds per question are measured
+around the whole answer (retrieval included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generation.base import Generator
+from generation.decide import YES_NO_MAYBE, Chooser, choose_label, decide, fit_bias, macro_f1
+from generation.injection import CLOSE, OPEN, quote
+from generation.verify import SUPPORT_THRESHOLD, support
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import Settings
+from kb.types import Answer, Document
+from retrieval.evaluation.datasets import EvalError, data_dir, load_dataset
+from retrieval.evaluation.systems import default_kb_dir, open_kb
+from retrieval.evaluation.weights import half
+
+log = logging.getLogger(__name__)
+
+QA_DATASETS = ("pubmedqa", "bioasq-yesno", "medicationqa", "unanswerable", "support")
+
+#: Passages given to the generator for a closed (yes/no) question.
+CLOSED_K = 3
+
+
+@dataclass(frozen=True)
+class ClosedItem:
+    """A question with a closed gold answer (one of the options)."""
+
+    qid: str
+    question: str
+    gold: str
+
+
+def pubmedqa_items(root: Path | None = None) -> list[ClosedItem]:
+    path = (root or data_dir()) / "pubmedqa" / "dev.jsonl"
+    return [ClosedItem(str(o["pmid"]), o["question"], o["final_decision"]) for o in _jsonl(path)]
+
+
+def bioasq_yesno_items(root: Path | None = None) -> list[ClosedItem]:
+    """MIRAGE's BioASQ-Y/N questions; option A is yes, B no."""
+    path = (root or data_dir()) / "mirage" / "benchmark_shared.json"
+    if not path.exists():
+        raise EvalError(f"{path}: missing; expected MIRAGE's benchmark_shared.json")
+    items = json.loads(path.read_text(encoding="utf-8"))["bioasq"]
+    return [
+        ClosedItem(qid, item["question"], item["options"][item["answer"]].strip().lower())
+        for qid, item in items.items()
+    ]
+
+
+def evaluate_closed(
+    kb: KnowledgeBase, items: Sequence[ClosedItem], generator: Generator, options: Sequence[str], *, k: int = CLOSED_K
+) -> dict[str, Any]:
+    """Answer each item with `generation.decide` over ``kb``'s top ``k`` passages; accuracy and macro-F1 raw on all
+    items, and with the bias fitted on half A reported on half B (beside always answering the most common option of
+    half A)."""
+    rows: list[tuple[ClosedItem, dict[str, float]]] = []
+    started = time.perf_counter()
+    for done, item in enumerate(items, start=1):
+        decision = decide(item.question, kb.search(item.question, k), generator, options)
+        rows.append((item, decision.probabilities))
+        if done % 25 == 0:
+            log.info("%d/%d answered (%.1f s/question)", done, len(items), (time.perf_counter() - started) / done)
+    seconds = (time.perf_counter() - started) / max(len(items), 1)
+    fit = [(p, i.gold) for i, p in rows if half(i.qid) == "A"]
+    report = [(p, i.gold) for i, p in rows if half(i.qid) == "B"]
+    out: dict[str, Any] = {"questions": len(rows), "seconds_per_question": round(seconds, 3)}
+    out["all_raw"] = _closed_scores([(p, g) for p, g in ((p, i.gold) for i, p in rows)], None, options)
+    if fit and report:
+        bias = fit_bias(fit, options)
+        majority = statistics.mode([g for _, g in fit])
+        out["bias_fitted_on_A"] = {o: round(b, 3) for o, b in bias.items()}
+        out["B_calibrated"] = _closed_scores(report, bias, options)
+        out["B_raw"] = _closed_scores(report, None, options)
+        out["B_majority_of_A"] = {
+            "option": majority,
+            "accuracy": _round(sum(g == majority for _, g in report) / len(report)),
+        }
+    return out
+
+
+def _closed_scores(
+    rows: Sequence[tuple[dict[str, float], str]], bias: dict[str, float] | None, options: Sequence[str]
+) -> dict[str, Any]:
+    predicted = [choose_label(p, bias) for p, _ in rows]
+    gold = [g for _, g in rows]
+    accuracy = sum(p == g for p, g in zip(predicted, gold, strict=True)) / max(len(rows), 1)
+    return {
+        "questions": len(rows),
+        "accuracy": _round(accuracy),
+        "macro_f1": _round(macro_f1(gold, predicted, options)),
+        "predicted": {o: predicted.count(o) for o in options},
+    }
+
+
+# --- unanswerable ------------------------------------------------------------------------------------------------
+
+
+def removed(qid: str) -> bool:
+    """Whether the gold abstract of PubMedQA question ``qid`` is left out of the unanswerable knowledge base: a fixed
+    half of the questions, independent of `half`."""
+    return int(hashlib.md5(f"unanswerable:{qid}".encode()).hexdigest(), 16) % 2 == 0
+
+
+def unanswerable_kb(directory: Path, settings: Settings) -> KnowledgeBase:
+    """The PubMedQA corpus without the gold abstracts of the `removed` dev questions, built once in ``directory``."""
+    dataset = load_dataset("pubmedqa")
+    gone = {doc for qid, docs in dataset.qrels.items() if removed(qid) for doc in docs}
+    keep = {key for key in dataset.corpus.keys() if key not in gone}
+    marker = directory / "built.json"
+    expected = {"dataset": "pubmedqa-unanswerable", "embedder": settings.embedder, "documents": len(keep)}
+    if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
+        return KnowledgeBase.open(directory / "kb", settings)
+    kb = KnowledgeBase.open_or_create(directory / "kb", settings)
+    report = kb.ingest(dataset.corpus.items(keep, directory), reader=dataset.corpus.reader)
+    if report.failures:
+        log.warning("%d records failed to ingest, e.g. %s", len(report.failures), report.failures[0])
+    marker.write_text(json.dumps(expected), encoding="utf-8")
+    return kb
+
+
+def evaluate_unanswerable(kb: KnowledgeBase, items: Sequence[ClosedItem], *, k: int) -> dict[str, Any]:
+    """The evidence gate of ``kb.ask`` (abstain when the best passage's evidence score is under ``min_score``) on
+    questions whose gold abstract is gone (should abstain) or present (should answer): with the knowledge base's own
+    ``min_score`` on all questions, and with the threshold fitted on half A (largest abstention on unanswerable minus
+    abstention on answerable) reported on half B."""
+    rows: list[tuple[ClosedItem, float, bool]] = []
+    started = time.perf_counter()
+    for item in items:
+        hits = kb.search(item.question, k)
+        rows.append((item, max((h.evidence_score for h in hits), default=0.0), removed(item.qid)))
+    seconds = (time.perf_counter() - started) / max(len(items), 1)
+    threshold = kb.settings.min_score
+    out: dict[str, Any] = {
+        "questions": len(rows),
+        "unanswerable": sum(gone for *_, gone in rows),
+        "seconds_per_question": round(seconds, 4),
+        "all_at_min_score": {"min_score": threshold, **_abstention([(s, g) for _, s, g in rows], threshold)},
+    }
+    fit = [(s, g) for i, s, g in rows if half(i.qid) == "A"]
+    report = [(s, g) for i, s, g in rows if half(i.qid) == "B"]
+    if fit and report:
+        fitted = fit_threshold(fit)
+        out["threshold_fitted_on_A"] = round(fitted, 4)
+        out["B_at_fitted"] = _abstention(report, fitted)
+    return out
+
+
+def fit_threshold(rows: Sequence[tuple[float, bool]]) -> float:
+    """The evidence threshold that maximises (abstentions on unanswerable) - (abstentions on answerable), i.e.
+    Youden's J, over ``rows`` of (best evidence score, unanswerable); midway between two observed scores."""
+    scores = sorted({s for s, _ in rows})
+    candidates = (
+        [scores[0] - 1e-6] + [(a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)] + [scores[-1] + 1e-6]
+    )
+    best = max(candidates, key=lambda t: (_j(rows, t), -abs(t)))
+    return float(best)
+
+
+def _j(rows: Sequence[tuple[float, bool]], threshold: float) -> float:
+    result = _abstention(rows, threshold)
+    return float(result["abstain_unanswerable"] - result["abstain_answerable"])
+
+
+def _abstention(rows: Sequence[tuple[float, bool]], threshold: float) -> dict[str, Any]:
+    gone = [s for s, g in rows if g]
+    kept = [s for s, g in rows if not g]
+    return {
+        "abstain_unanswerable": _round(sum(s < threshold for s in gone) / max(len(gone), 1)),
+        "abstain_answerable": _round(sum(s < threshold for s in kept) / max(len(kept), 1)),
+    }
+
+
+# --- medicationqa: full answers, judged -------------------------------------------------------------------------
+
+
+def medicationqa_documents(root: Path | None = None) -> tuple[list[Document], list[ClosedItem]]:
+    """The trusted answers as documents (deduplicated by text) and the questions (``gold`` = their answer's
+    source)."""
+    path = (root or data_dir()) / "medicationqa" / "medicationqa.jsonl"
+    documents: dict[str, Document] = {}
+    questions: list[ClosedItem] = []
+    for row in _jsonl(path):
+        text = " ".join(str(row.get("answer", "")).split())
+        if not text or not str(row.get("question", "")).strip():
+            continue
+        key = f"medicationqa:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        title = " - ".join(
+            p for p in (str(row.get("focus_drug", "")).strip(), str(row.get("section_title", "")).strip()) if p
+        )
+        documents.setdefault(key, Document(text=text, title=title, source=key, metadata={"url": row.get("url", "")}))
+        questions.append(ClosedItem(str(row["row"]), str(row["question"]).strip(), key))
+    return list(documents.values()), questions
+
+
+def medicationqa_kb(directory: Path, settings: Settings) -> tuple[KnowledgeBase, list[ClosedItem]]:
+    documents, questions = medicationqa_documents()
+    marker = directory / "built.json"
+    expected = {"dataset": "medicationqa", "embedder": settings.embedder, "documents": len(documents)}
+    if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
+        return KnowledgeBase.open(directory / "kb", settings), questions
+    kb = KnowledgeBase.open_or_create(directory / "kb", settings)
+    kb.ingest(documents)
+    marker.write_text(json.dumps(expected), encoding="utf-8")
+    return kb, questions
+
+
+_JUDGE_SYSTEM = (
+    "You check citations in medical answers. Given a passage and a statement, answer yes if the passage states or "
+    "directly implies the statement, and no otherwise."
+)
+
+
+def judge_messages(statement: str, passage: str) -> list[dict[str, str]]:
+    user = (
+        f"Passage:\n{OPEN}\n{quote(passage.strip())}\n{CLOSE}\n\nStatement: {statement.strip()}\n\n"
+        "Does the passage support the statement? Answer yes or no."
+    )
+    return [{"role": "system", "content": _JUDGE_SYSTEM}, {"role": "user", "content": user}]
+
+
+Judge = Callable[[str, str], float]
+
+
+def model_judge(chooser: Chooser) -> Judge:
+    """A support judge from a generator: the probability it answers "yes" to `judge_messages`."""
+
+    def judge(statement: str, passage: str) -> float:
+        return chooser.choose(judge_messages(statement, passage), ["yes", "no"])["yes"]
+
+    return judge
+
+
+def evaluate_answers(kb: KnowledgeBase, items: Sequence[ClosedItem], judge: Judge) -> dict[str, Any]:
+    """``kb.ask`` each question; citation recall and precision of the answers by ``judge`` (support when it gives
+    at least 0.5), the verifier's own mean support score, and the abstention rate."""
+    answers: list[Answer] = []
+    sentences = supported_sentences = citations = supporting_citations = 0
+    started = time.perf_counter()
+    for done, item in enumerate(items, start=1):
+        answer = kb.ask(item.question)
+        answers.append(answer)
+        if answer.abstained:
+            continue
+        quotes = {c.marker: c.quote for c in answer.citations}
+        for sentence in answer.sentences:
+            cited = [quotes[n] for n in sentence.citations if n in quotes]
+            if not cited:
+                if sentence.citations == [] and not any(ch.isalnum() for ch in sentence.text):
+                    continue
+            votes = [judge(_without_markers(sentence.text), passage) >= 0.5 for passage in cited]
+            sentences += 1
+            supported_sentences += any(votes)
+            citations += len(votes)
+            supporting_citations += sum(votes)
+        log.info("%d/%d answered", done, len(items))
+    seconds = (time.perf_counter() - started) / max(len(items), 1)
+    abstained = sum(a.abstained for a in answers)
+    return {
+        "questions": len(answers),
+        "abstention_rate": _round(abstained / max(len(answers), 1)),
+        "sentences": sentences,
+        "citations": citations,
+        "citation_recall": _round(supported_sentences / sentences) if sentences else None,
+        "citation_precision": _round(supporting_citations / citations) if citations else None,
+        "extractive_fallbacks": sum(any("quotes the best-matching" in w for w in a.warnings) for a in answers),
+        "gold_passage_retrieved": _round(
+            sum(any(h.source == i.gold for h in a.evidence) for a, i in zip(answers, items, strict=True))
+            / max(len(answers), 1)
+        ),
+        "seconds_per_question": round(seconds, 2),
+    }
+
+
+def _without_markers(sentence: str) -> str:
+    from generation.verify import strip_markers
+
+    return strip_markers(sentence)
+
+
+# --- support: the verifier and the judge on SciFact claims ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SupportPair:
+    qid: str
+    claim: str
+    passage: str
+    supported: bool
+
+
+def support_pairs(root: Path | None = None) -> list[SupportPair]:
+    """SciFact dev claims against each cited abstract's rationale sentences (SUPPORT -> supported, CONTRADICT ->
+    not), and claims without evidence against the first three sentences of their first cited abstract (not
+    supported)."""
+    folder = (root or data_dir()) / "scifact"
+    abstracts = {str(o["doc_id"]): o["abstract"] for o in _jsonl(folder / "corpus.jsonl")}
+    pairs: list[SupportPair] = []
+    for claim in _jsonl(folder / "claims_dev.jsonl"):
+        qid = str(claim["id"])
+        evidence = claim.get("evidence") or {}
+        for doc, sets in evidence.items():
+            sentences = abstracts.get(str(doc), [])
+            for ev in sets:
+                text = " ".join(sentences[i] for i in ev["sentences"] if i < len(sentences))
+                if text:
+                    pairs.append(SupportPair(qid, claim["claim"], text, ev["label"] == "SUPPORT"))
+        if not evidence and claim.get("cited_doc_ids"):
+            sentences = abstracts.get(str(claim["cited_doc_ids"][0]), [])
+            if sentences:
+                pairs.append(SupportPair(qid, claim["claim"], " ".join(sentences[:3]), False))
+    return pairs
+
+
+def evaluate_support(pairs: Sequence[SupportPair], kb: KnowledgeBase | None, judge: Judge | None) -> dict[str, Any]:
+    """Precision and recall of `generation.verify.support` (at the shipped threshold on all pairs, and at the
+    threshold fitted on half A for F1, reported on half B) and of ``judge`` on all pairs."""
+    embedder = kb.embedder if kb is not None else None
+    scored = []
+    for pair in pairs:
+        result = support(pair.claim, pair.passage, embedder=embedder)
+        vetoed = bool(result.missing_numbers) or result.negation_conflict
+        scored.append((pair, 0.0 if vetoed else result.score))
+    out: dict[str, Any] = {
+        "pairs": len(pairs),
+        "supported_share": _round(sum(p.supported for p in pairs) / max(len(pairs), 1)),
+        "verifier_all_at_shipped": {
+            "threshold": SUPPORT_THRESHOLD,
+            **_pr([(s >= SUPPORT_THRESHOLD, p.supported) for p, s in scored]),
+        },
+    }
+    fit = [(s, p.supported) for p, s in scored if half(p.qid) == "A"]
+    if fit:
+        best = max(sorted({s for s, _ in fit}), key=lambda t: _pr([(s >= t, y) for s, y in fit])["f1"])
+        out["verifier_threshold_fitted_on_A"] = round(best, 4)
+        out["verifier_B_at_fitted"] = _pr([(s >= best, p.supported) for p, s in scored if half(p.qid) == "B"])
+    if judge is not None:
+        started = time.perf_counter()
+        votes = [(judge(p.claim, p.passage) >= 0.5, p.supported) for p in pairs]
+        out["judge_all"] = _pr(votes)
+        out["judge_seconds_per_pair"] = round((time.perf_counter() - started) / max(len(pairs), 1), 3)
+    return out
+
+
+def _pr(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+    """Precision, recall and F1 of predictions against labels (both booleans)."""
+    tp = sum(p and y for p, y in rows)
+    predicted = sum(p for p, _ in rows)
+    actual = sum(y for _, y in rows)
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": _round(precision), "recall": _round(recall), "f1": _round(f1), "pairs": len(rows)}
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def closed_kb(name: str, settings: Settings) -> KnowledgeBase:
+    """The (cached) retrieval-evaluation knowledge base of data set ``name``'s whole corpus."""
+    from kb.registry import default_cache_dir
+
+    dataset = load_dataset(name)
+    return open_kb(dataset, default_kb_dir(default_cache_dir(), name, settings.embedder, None, None), settings, None)
+
+
+def cache_dir(name: str, settings: Settings) -> Path:
+    from kb.registry import default_cache_dir
+
+    return default_kb_dir(default_cache_dir(), name, settings.embedder, None, None)
+
+
+def _round(value: float) -> float:
+    return round(value, 4)
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        raise EvalError(f"{path}: missing")
+    with path.open(encoding="utf-8") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise EvalError(f"{path}:{lineno}: not JSON ({exc})") from exc
+
+
+__all__ = [
+    "QA_DATASETS",
+    "YES_NO_MAYBE",
+    "ClosedItem",
+    "bioasq_yesno_items",
+    "evaluate_answers",
+    "evaluate_closed",
+    "evaluate_support",
+    "evaluate_unanswerable",
+    "pubmedqa_items",
+]

@@ -1,0 +1,77 @@
+"""``medkb eval qa``: data loading, the fitted thresholds, and the metrics, with fakes (no generator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generation.evaluation import qa
+from kb.cli import _parser
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def test_fit_threshold_separates_unanswerable_from_answerable() -> None:
+    rows = [(0.2, True), (0.3, True), (0.35, True), (0.6, False), (0.7, False), (0.32, False)]
+    threshold = qa.fit_threshold(rows)
+    assert 0.35 < threshold < 0.6
+    assert qa._abstention(rows, threshold) == {"abstain_unanswerable": 1.0, "abstain_answerable": 0.3333}
+
+
+def test_precision_and_recall() -> None:
+    rows = [(True, True), (True, False), (False, True), (True, True)]
+    assert qa._pr(rows) == {"precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "pairs": 4}
+    assert qa._pr([])["precision"] == 0.0
+
+
+def test_removed_is_a_fixed_half_independent_of_the_calibration_half() -> None:
+    from retrieval.evaluation.weights import half
+
+    ids = [str(n) for n in range(2000)]
+    gone = [i for i in ids if qa.removed(i)]
+    assert 900 < len(gone) < 1100
+    assert 400 < sum(half(i) == "A" for i in gone) < 600
+
+
+def test_evaluate_support_scores_the_verifier_and_the_judge() -> None:
+    pairs = [
+        qa.SupportPair("1", "Aspirin lowers stroke risk.", "Aspirin lowers the risk of stroke in adults.", True),
+        qa.SupportPair("2", "Aspirin raises stroke risk.", "Statins lower cholesterol.", False),
+        qa.SupportPair("3", "Metformin is given at 500 mg.", "Metformin is started at 850 mg.", False),
+    ]
+    always_yes = qa.evaluate_support(pairs, None, lambda statement, passage: 1.0)
+    assert always_yes["judge_all"]["recall"] == 1.0 and always_yes["judge_all"]["precision"] == pytest.approx(0.3333)
+    assert always_yes["verifier_all_at_shipped"]["recall"] == 1.0
+    assert always_yes["verifier_all_at_shipped"]["precision"] == 1.0  # 500 mg is vetoed, statins share no words
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "scifact" / "claims_dev.jsonl").exists(), reason="shared SciFact data missing")
+def test_support_pairs_from_scifact() -> None:
+    pairs = qa.support_pairs(SHARED_DATA)
+    assert len(pairs) > 500
+    assert {p.supported for p in pairs} == {True, False}
+    assert all(p.claim and p.passage for p in pairs)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mirage").exists(), reason="shared MIRAGE data missing")
+def test_closed_items_load() -> None:
+    bioasq = qa.bioasq_yesno_items(SHARED_DATA)
+    assert len(bioasq) == 618 and {i.gold for i in bioasq} == {"yes", "no"}
+    pubmedqa = qa.pubmedqa_items(SHARED_DATA)
+    assert len(pubmedqa) == 500 and {i.gold for i in pubmedqa} == {"yes", "no", "maybe"}
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "medicationqa").exists(), reason="shared MedicationQA data missing")
+def test_medicationqa_documents_are_deduplicated_answers() -> None:
+    documents, questions = qa.medicationqa_documents(SHARED_DATA)
+    assert len(questions) == 690 and len(documents) <= 690
+    sources = {d.source for d in documents}
+    assert all(q.gold in sources for q in questions)
+
+
+def test_the_cli_parses_eval_qa() -> None:
+    args = _parser().parse_args(["eval", "qa", "--dataset", "pubmedqa", "--limit", "5", "--json"])
+    assert (args.dataset, args.limit, args.json, args.judge) == ("pubmedqa", 5, True, "qwen2.5-coder-1.5b-instruct")
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["eval", "qa", "--dataset", "nope"])
