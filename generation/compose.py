@@ -166,7 +166,8 @@ def _compose(
             if (len(retry.kept), -retry.removed) > (len(draft.kept), -draft.removed):
                 draft = retry
     if not draft.kept or 2 * len(draft.kept) < draft.generated:
-        extract = check(extract_answer(question, evidence), generated=False)
+        ranker = checking.cross_embedder if language == "zh" else checking.embedder
+        extract = check(extract_answer(question, evidence, embedder=ranker or checking.embedder), generated=False)
         if extract.kept:
             notes.append("too little of the generated text was supported; the answer quotes the best-matching passages")
             draft = extract

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kb.protocols import Embedder
 from kb.types import Hit
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
@@ -95,17 +96,33 @@ def ground(raw: str, hits: list[Hit], question: str, *, min_support: float = 0.6
     return Grounded(extracted, warnings, extractive=True)
 
 
-def extract_answer(question: str, hits: list[Hit], *, sentences: int = 3) -> str:
-    """The passage sentences sharing the most content words with ``question``, cited; empty when none share any."""
+def extract_answer(question: str, hits: list[Hit], *, sentences: int = 3, embedder: Embedder | None = None) -> str:
+    """The sentences that best match ``question`` in those of the first three passages that hold the most of its
+    words (title included: "How is type 2 diabetes diagnosed?" quotes the passages on diagnosis, not those on
+    treatment), cited; empty when none shares a word with it. With an ``embedder`` they are ranked by cosine to the
+    question, and one more than 0.15 under the best is left out; without one, by the number of words they share
+    with it."""
     asked = content_words(question)
-    scored = []
+    coverage = [len(asked & content_words(f"{hit.title} {hit.text}")) for hit in hits[:3]]
+    candidates = []
     for number, hit in enumerate(hits[:3], start=1):
+        if coverage[number - 1] < max(coverage):
+            continue
         for order, sentence in enumerate(split_sentences(hit.text)):
-            overlap = len(asked & content_words(sentence))
-            if overlap:
-                scored.append((-overlap, number, order, sentence))
-    best = sorted(scored)[:sentences]
-    best.sort(key=lambda s: (s[1], s[2]))
+            shared = len(asked & content_words(sentence))
+            if shared:
+                candidates.append((float(shared), number, order, sentence))
+    if candidates and embedder is not None:
+        vectors = embedder.embed_documents([question] + [c[3] for c in candidates])
+        cosines = vectors[1:] @ vectors[0]
+        top = float(cosines.max())
+        candidates = [
+            (float(cosine), *rest)
+            for cosine, (_, *rest) in zip(cosines, candidates, strict=True)
+            if cosine >= top - 0.15
+        ]
+    best = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:sentences]
+    best.sort(key=lambda c: (c[1], c[2]))
     cited: dict[str, list[int]] = {}  # the same sentence in several passages is quoted once, citing each
     for _, number, _, sentence in best:
         cited.setdefault(sentence, []).append(number)

@@ -50,3 +50,17 @@ def test_refusals() -> None:
     assert is_refusal("The passages do not contain the answer.")
     assert is_refusal("INSUFFICIENT EVIDENCE")
     assert not is_refusal("No, a patient with penicillin allergy should not take amoxicillin [2].")
+
+
+def test_the_extract_quotes_the_passages_that_hold_the_question_words() -> None:
+    from kb.registry import DEFAULT_EMBEDDER
+    from retrieval.embedders import make_embedder
+
+    passages = [
+        Hit("a", "d1", "Treatment of type 2 diabetes starts with lifestyle measures. Type 2 diabetes is common.", 0.9),
+        Hit("b", "d2", "Diabetes diagnosis needs two abnormal results. Screening of type 2 diabetes starts at 35.", 0.8),
+    ]
+    question = "How is type 2 diabetes diagnosed?"
+    for embedder in (None, make_embedder(DEFAULT_EMBEDDER)):
+        text = extract_answer(question, passages, embedder=embedder)
+        assert "Diabetes diagnosis needs two abnormal results [2]." in text and "Treatment" not in text
