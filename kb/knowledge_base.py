@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 from generation.base import Generator, make_generator
 from generation.compose import Checking, compose_answer
+from generation.decide import Decision, decide
 from generation.tasks import classify_task
 from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
@@ -317,6 +318,26 @@ class KnowledgeBase:
         answer.timings["retrieve_s"] = retrieved - started
         answer.timings["total_s"] = time.perf_counter() - started
         return answer
+
+    def decide(
+        self,
+        question: str,
+        options: Sequence[str] = ("yes", "no", "maybe"),
+        *,
+        k: int = 3,
+        filters: FilterSpec = None,
+        bias: Mapping[str, float] | None = None,
+    ) -> Decision:
+        """One of ``options`` for a closed question (``"Does X reduce Y?"``), read from the generator's probability
+        of each option given the top ``k`` passages (`generation.decide`); ``bias`` (log-odds per option, from
+        ``generation.decide.fit_bias`` on labelled questions) corrects a model that leans one way.
+
+        Example::
+
+            decision = kb.decide("Does metformin cause lactic acidosis?", ("yes", "no"))
+            decision.label, decision.probabilities, decision.evidence
+        """
+        return decide(question, self.search(question, k, filters), self.generator, options, bias=bias)
 
     # -- maintenance ---------------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,18 @@ def test_chinese_questions_get_a_chinese_prompt() -> None:
 
 def test_macro_f1_counts_every_option() -> None:
     assert macro_f1(["yes", "no", "maybe"], ["yes", "no", "no"], YES_NO_MAYBE) == pytest.approx((1 + 2 / 3 + 0) / 3)
+
+
+def test_the_knowledge_base_decides_from_its_own_passages(tmp_path: Path) -> None:
+    from kb import KnowledgeBase, Settings
+    from kb.types import Document
+
+    kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing"))
+    kb.ingest([Document(text="Aspirin reduced the risk of stroke by 20% in adults.", title="Aspirin", source="t:1")])
+    chooser = FixedChooser({"yes": 0.9, "no": 0.1})
+    kb._generator = chooser
+    decision = kb.decide("Does aspirin reduce stroke?", ("yes", "no"), k=1)
+    assert decision.label == "yes" and decision.evidence[0].title == "Aspirin"
+    assert "Aspirin reduced the risk" in chooser.prompts[0][1]["content"]
+    assert kb.decide("Does aspirin reduce stroke?", ("yes", "no"), k=1, bias={"no": 5.0}).label == "no"
+    kb.close()
