@@ -58,7 +58,9 @@ def test_the_extract_quotes_the_passages_that_hold_the_question_words() -> None:
 
     passages = [
         Hit("a", "d1", "Treatment of type 2 diabetes starts with lifestyle measures. Type 2 diabetes is common.", 0.9),
-        Hit("b", "d2", "Diabetes diagnosis needs two abnormal results. Screening of type 2 diabetes starts at 35.", 0.8),
+        Hit(
+            "b", "d2", "Diabetes diagnosis needs two abnormal results. Screening of type 2 diabetes starts at 35.", 0.8
+        ),
     ]
     question = "How is type 2 diabetes diagnosed?"
     for embedder in (None, make_embedder(DEFAULT_EMBEDDER)):
