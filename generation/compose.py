@@ -1,7 +1,8 @@
 """Cited, verified answers: prompt the generator with quoted evidence, then keep only what the evidence supports.
 
 1. No passage reaches the evidence threshold: abstain without generating.
-2. Generate with the task's prompt in the question's language (`generation.prompts`), the patient on one line.
+2. Generate with the task's prompt in the question's language (`generation.prompts`), the patient on one line. A
+   sentence saying the passages do not answer is dropped; a draft that says nothing else is an abstention.
 3. `grounding.ground` cites the uncited sentences that a passage plainly holds and drops the others;
    `verify.verify_answer` and `verify.apply` keep a sentence only when a passage it cites supports it (words, numbers,
    meaning, negation); a sentence that repeats the prompt or reads as an instruction is dropped whatever it cites,
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from generation.base import Generator, StreamingGenerator
-from generation.grounding import content_words, extract_answer, ground, is_refusal, split_sentences
+from generation.grounding import content_words, extract_answer, ground, split_sentences, without_refusals
 from generation.injection import echoes, is_instruction, strip_delimiters, without_instructions
 from generation.prompts import build_messages, instructions
 from generation.safety import check_drugs, find_drugs, lookup_names
@@ -151,15 +152,15 @@ def _compose(
         timings["verify_s"] = timings.get("verify_s", 0.0) + time.perf_counter() - started
         return draft
 
-    raw = generate(strict=False)
-    if is_refusal(raw):
+    raw = without_refusals(generate(strict=False))
+    if not raw:
         return _abstain(question, hits, task, language, timings, "the generator found the passages insufficient")
     draft = check(raw)
     notes = list(draft.warnings)
     if draft.removed:
         log.info("verification removed %d of %d sentence(s); regenerating once", draft.removed, draft.generated)
-        retry_raw = generate(strict=True)
-        if not is_refusal(retry_raw):
+        retry_raw = without_refusals(generate(strict=True))
+        if retry_raw:
             retry = check(retry_raw)
             notes += retry.warnings
             notes.append(f"regenerated once with a stricter instruction after {draft.removed} unsupported sentence(s)")

@@ -47,6 +47,13 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text))
 
 
+def without_refusals(text: str) -> str:
+    """``text`` without its sentences that say the passages do not answer (a model often adds one after answering
+    what it could); empty when nothing else is said."""
+    kept = [s for s in split_sentences(text) if not is_refusal(s)]
+    return " ".join(kept) if any(content_words(re.sub(r"\[[\d,\s-]+\]", "", s)) for s in kept) else ""
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased words minus stop words, cut to 6 characters so that inflections meet
     (``diagnosed`` / ``diagnosis``, ``contraindicated`` / ``contraindications``)."""

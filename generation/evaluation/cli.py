@@ -46,6 +46,12 @@ def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
         help=f"the model that judges citation support (medicationqa, support; default {DEFAULT_JUDGE}; "
         "'none' skips the judge)",
     )
+    p.add_argument(
+        "--judge-threshold",
+        type=float,
+        default=0.5,
+        help="the judge's probability of 'yes' that counts as support (medicationqa; fit it with --dataset support)",
+    )
     p.add_argument("--k", type=int, default=None, help="passages per question (default: 3 closed, settings open)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_qa)
@@ -84,7 +90,7 @@ def run_qa(args: argparse.Namespace) -> int:
             if judge is None:
                 raise EvalError("--dataset medicationqa needs a judge: expected --judge MODEL")
             result["judge"] = args.judge
-            result |= qa.evaluate_answers(kb, items[: args.limit], judge)
+            result |= qa.evaluate_answers(kb, items[: args.limit], judge, judge_threshold=args.judge_threshold)
         finally:
             kb.close()
     else:  # support

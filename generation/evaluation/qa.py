@@ -22,8 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,9 +259,11 @@ def model_judge(chooser: Chooser) -> Judge:
     return judge
 
 
-def evaluate_answers(kb: KnowledgeBase, items: Sequence[ClosedItem], judge: Judge) -> dict[str, Any]:
+def evaluate_answers(
+    kb: KnowledgeBase, items: Sequence[ClosedItem], judge: Judge, *, judge_threshold: float = 0.5
+) -> dict[str, Any]:
     """``kb.ask`` each question; citation recall and precision of the answers by ``judge`` (support when it gives
-    at least 0.5), the verifier's own mean support score, and the abstention rate."""
+    at least ``judge_threshold``: fit it with the ``support`` evaluation), the abstention rate and its reasons."""
     answers: list[Answer] = []
     sentences = supported_sentences = citations = supporting_citations = 0
     started = time.perf_counter()
@@ -274,7 +278,7 @@ def evaluate_answers(kb: KnowledgeBase, items: Sequence[ClosedItem], judge: Judg
             if not cited:
                 if sentence.citations == [] and not any(ch.isalnum() for ch in sentence.text):
                     continue
-            votes = [judge(_without_markers(sentence.text), passage) >= 0.5 for passage in cited]
+            votes = [judge(_without_markers(sentence.text), passage) >= judge_threshold for passage in cited]
             sentences += 1
             supported_sentences += any(votes)
             citations += len(votes)
@@ -282,9 +286,12 @@ def evaluate_answers(kb: KnowledgeBase, items: Sequence[ClosedItem], judge: Judg
         log.info("%d/%d answered", done, len(items))
     seconds = (time.perf_counter() - started) / max(len(items), 1)
     abstained = sum(a.abstained for a in answers)
+    reasons = Counter(re.sub(r"\d+(\.\d+)?", "N", a.reason) for a in answers if a.abstained)
     return {
         "questions": len(answers),
+        "judge_threshold": judge_threshold,
         "abstention_rate": _round(abstained / max(len(answers), 1)),
+        "abstention_reasons": dict(reasons.most_common()),
         "sentences": sentences,
         "citations": citations,
         "citation_recall": _round(supported_sentences / sentences) if sentences else None,
@@ -362,9 +369,14 @@ def evaluate_support(pairs: Sequence[SupportPair], kb: KnowledgeBase | None, jud
         out["verifier_B_at_fitted"] = _pr([(s >= best, p.supported) for p, s in scored if half(p.qid) == "B"])
     if judge is not None:
         started = time.perf_counter()
-        votes = [(judge(p.claim, p.passage) >= 0.5, p.supported) for p in pairs]
-        out["judge_all"] = _pr(votes)
+        judged = [(judge(p.claim, p.passage), p) for p in pairs]
         out["judge_seconds_per_pair"] = round((time.perf_counter() - started) / max(len(pairs), 1), 3)
+        out["judge_all_at_0.5"] = _pr([(s >= 0.5, p.supported) for s, p in judged])
+        fit_judge = [(s, p.supported) for s, p in judged if half(p.qid) == "A"]
+        if fit_judge:
+            best = max(sorted({s for s, _ in fit_judge}), key=lambda t: _pr([(s >= t, y) for s, y in fit_judge])["f1"])
+            out["judge_threshold_fitted_on_A"] = round(best, 4)
+            out["judge_B_at_fitted"] = _pr([(s >= best, p.supported) for s, p in judged if half(p.qid) == "B"])
     return out
 
 

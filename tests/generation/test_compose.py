@@ -103,3 +103,12 @@ def test_prompt_numbers_every_passage() -> None:
     messages = build_messages("q?", _hits(3), "drug")
     assert messages[0]["role"] == "system" and "contraindications" in messages[0]["content"]
     assert all(f"[{i}] Title {i} - Results" in messages[1]["content"] for i in (1, 2, 3))
+
+
+def test_a_refusal_added_after_an_answer_drops_only_that_sentence() -> None:
+    hits = [Hit("c1", "d1", "Metformin is contraindicated when eGFR is below 30 mL/min/1.73 m2.", 0.8)]
+    claim = "Metformin is contraindicated when eGFR is below 30 mL/min/1.73 m2 [1]."
+    answer = compose_answer(
+        "When is metformin contraindicated?", hits, _Fixed(claim + " The passages do not mention doses."), min_score=0.3
+    )
+    assert not answer.abstained and answer.text == claim

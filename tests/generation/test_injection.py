@@ -131,14 +131,15 @@ def test_an_obedient_generator_cannot_change_structure_or_citations(question: st
     _assert_safe(answer, hits)
 
 
-def test_a_generator_that_prints_the_whole_system_prompt_abstains() -> None:
+def test_a_generator_that_prints_the_whole_system_prompt_is_never_shown() -> None:
     class Leaky(Obedient):
         def generate(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> str:
             return messages[0]["content"]
 
     hits = [_hit(1, HIJACK_EN)]
     answer = compose_answer("When is metformin contraindicated?", hits, Leaky(), min_score=0.3)
-    assert answer.abstained
+    # every sentence of the leak is dropped; what is left is an abstention or the passage's own words, quoted
+    assert answer.abstained or any("quotes the best-matching" in w for w in answer.warnings)
     _assert_safe(answer, hits)
 
 

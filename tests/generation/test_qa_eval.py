@@ -41,7 +41,9 @@ def test_evaluate_support_scores_the_verifier_and_the_judge() -> None:
         qa.SupportPair("3", "Metformin is given at 500 mg.", "Metformin is started at 850 mg.", False),
     ]
     always_yes = qa.evaluate_support(pairs, None, lambda statement, passage: 1.0)
-    assert always_yes["judge_all"]["recall"] == 1.0 and always_yes["judge_all"]["precision"] == pytest.approx(0.3333)
+    assert always_yes["judge_all_at_0.5"]["recall"] == 1.0 and always_yes["judge_all_at_0.5"][
+        "precision"
+    ] == pytest.approx(0.3333)
     assert always_yes["verifier_all_at_shipped"]["recall"] == 1.0
     assert always_yes["verifier_all_at_shipped"]["precision"] == 1.0  # 500 mg is vetoed, statins share no words
 
