@@ -34,7 +34,7 @@ from typing import Any
 from generation.base import Generator
 from generation.decide import YES_NO_MAYBE, Chooser, choose_label, decide, fit_bias, macro_f1
 from generation.injection import CLOSE, OPEN, quote
-from generation.verify import SUPPORT_THRESHOLD, support
+from generation.verify import SUPPORT_THRESHOLD, strip_markers, support
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
 from kb.types import Answer, Document
@@ -274,11 +274,10 @@ def evaluate_answers(
             continue
         quotes = {c.marker: c.quote for c in answer.citations}
         for sentence in answer.sentences:
-            cited = [quotes[n] for n in sentence.citations if n in quotes]
-            if not cited:
-                if sentence.citations == [] and not any(ch.isalnum() for ch in sentence.text):
-                    continue
-            votes = [judge(_without_markers(sentence.text), passage) >= judge_threshold for passage in cited]
+            if not any(ch.isalnum() for ch in sentence.text):
+                continue  # states nothing
+            cited = [quotes[n] for n in sentence.citations if n in quotes]  # none: counts as unsupported
+            votes = [judge(strip_markers(sentence.text), passage) >= judge_threshold for passage in cited]
             sentences += 1
             supported_sentences += any(votes)
             citations += len(votes)
@@ -303,12 +302,6 @@ def evaluate_answers(
         ),
         "seconds_per_question": round(seconds, 2),
     }
-
-
-def _without_markers(sentence: str) -> str:
-    from generation.verify import strip_markers
-
-    return strip_markers(sentence)
 
 
 # --- support: the verifier and the judge on SciFact claims ------------------------------------------------------

@@ -77,3 +77,20 @@ def test_the_cli_parses_eval_qa() -> None:
     assert (args.dataset, args.limit, args.json, args.judge) == ("pubmedqa", 5, True, "qwen2.5-coder-1.5b-instruct")
     with pytest.raises(SystemExit):
         _parser().parse_args(["eval", "qa", "--dataset", "nope"])
+
+
+def test_evaluate_answers_counts_what_the_judge_accepts(tmp_path: Path) -> None:
+    from generation.base import EchoGenerator
+    from kb import KnowledgeBase, Settings
+    from kb.types import Document
+
+    settings = Settings(embedder="hashing", cross_lingual_embedder="", min_score=0.0)
+    kb = KnowledgeBase.create(tmp_path / "kb", settings, generator=EchoGenerator())
+    kb.ingest([Document(text="Warfarin interacts with ibuprofen. Bleeding risk rises.", title="Warfarin", source="m:1")])
+    items = [qa.ClosedItem("1", "Does warfarin interact with ibuprofen?", "m:1")]
+    accepted = qa.evaluate_answers(kb, items, lambda statement, passage: 0.9)
+    assert accepted["abstention_rate"] == 0.0 and accepted["gold_passage_retrieved"] == 1.0
+    assert accepted["sentences"] >= 1 and accepted["citation_recall"] == accepted["citation_precision"] == 1.0
+    rejected = qa.evaluate_answers(kb, items, lambda statement, passage: 0.9, judge_threshold=0.95)
+    assert rejected["citation_recall"] == rejected["citation_precision"] == 0.0
+    kb.close()
