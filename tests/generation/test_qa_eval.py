@@ -86,7 +86,9 @@ def test_evaluate_answers_counts_what_the_judge_accepts(tmp_path: Path) -> None:
 
     settings = Settings(embedder="hashing", cross_lingual_embedder="", min_score=0.0)
     kb = KnowledgeBase.create(tmp_path / "kb", settings, generator=EchoGenerator())
-    kb.ingest([Document(text="Warfarin interacts with ibuprofen. Bleeding risk rises.", title="Warfarin", source="m:1")])
+    kb.ingest(
+        [Document(text="Warfarin interacts with ibuprofen. Bleeding risk rises.", title="Warfarin", source="m:1")]
+    )
     items = [qa.ClosedItem("1", "Does warfarin interact with ibuprofen?", "m:1")]
     accepted = qa.evaluate_answers(kb, items, lambda statement, passage: 0.9)
     assert accepted["abstention_rate"] == 0.0 and accepted["gold_passage_retrieved"] == 1.0
