@@ -31,7 +31,8 @@ def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = eval_subparsers.add_parser(
         "qa",
         help="answer quality: yes/no accuracy, citation precision and recall, abstention",
-        description=(qa.__doc__ or "").split("\n\n")[0],
+        description="The quality of medkb's answers on a development set, with retrieval over its corpus; "
+        "thresholds and biases are fitted on half A of the questions and reported on half B (see docs/answers.md).",
     )
     p.add_argument("--dataset", required=True, choices=qa.QA_DATASETS)
     p.add_argument("--limit", type=int, default=None, help="the first N questions (or pairs) only")
