@@ -77,10 +77,8 @@ class TransformersGenerator:
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float
     ) -> tuple[dict[str, Any], int]:
         """The keyword arguments of ``model.generate`` for ``messages``, and the prompt's length in tokens."""
-        _, tokenizer = self._load()
-        inputs = tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+        inputs = self._prompt(messages)
+        tokenizer = self._tokenizer
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         )
@@ -98,10 +96,8 @@ class TransformersGenerator:
         """
         import torch
 
-        model, tokenizer = self._load()
-        inputs = tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+        inputs = self._prompt(messages)
+        model, tokenizer = self._model, self._tokenizer
         variants = {option: _first_tokens(tokenizer, option) for option in options}
         firsts = [token for tokens in variants.values() for token in tokens]
         if len(firsts) != len(set(firsts)):
@@ -113,6 +109,13 @@ class TransformersGenerator:
         top = max(scores.values())
         total = sum(math.exp(v - top) for v in scores.values())
         return {option: math.exp(v - top) / total for option, v in scores.items()}
+
+    def _prompt(self, messages: list[dict[str, str]]) -> Any:
+        """``messages`` in the model's chat template, tokenised, ready for the assistant's reply (loads the model)."""
+        _, tokenizer = self._load()
+        return tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
 
     def _load(self) -> tuple[Any, Any]:
         """Load the model and tokenizer once, from local files only."""

@@ -26,7 +26,7 @@ import re
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from generation.verify import SUPPORT_THRESHOLD, strip_markers, support
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
 from kb.types import Answer, Document
-from retrieval.evaluation.datasets import EvalError, data_dir, load_dataset
+from retrieval.evaluation.datasets import EvalError, data_dir, load_dataset, read_jsonl
 from retrieval.evaluation.systems import default_kb_dir, open_kb
 from retrieval.evaluation.weights import half
 
@@ -61,7 +61,7 @@ class ClosedItem:
 
 def pubmedqa_items(root: Path | None = None) -> list[ClosedItem]:
     path = (root or data_dir()) / "pubmedqa" / "dev.jsonl"
-    return [ClosedItem(str(o["pmid"]), o["question"], o["final_decision"]) for o in _jsonl(path)]
+    return [ClosedItem(str(o["pmid"]), o["question"], o["final_decision"]) for o in read_jsonl(path)]
 
 
 def bioasq_yesno_items(root: Path | None = None) -> list[ClosedItem]:
@@ -93,7 +93,7 @@ def evaluate_closed(
     fit = [(p, i.gold) for i, p in rows if half(i.qid) == "A"]
     report = [(p, i.gold) for i, p in rows if half(i.qid) == "B"]
     out: dict[str, Any] = {"questions": len(rows), "seconds_per_question": round(seconds, 3)}
-    out["all_raw"] = _closed_scores([(p, g) for p, g in ((p, i.gold) for i, p in rows)], None, options)
+    out["all_raw"] = _closed_scores([(p, i.gold) for i, p in rows], None, options)
     if fit and report:
         bias = fit_bias(fit, options)
         majority = statistics.mode([g for _, g in fit])
@@ -135,12 +135,24 @@ def unanswerable_kb(directory: Path, settings: Settings) -> KnowledgeBase:
     dataset = load_dataset("pubmedqa")
     gone = {doc for qid, docs in dataset.qrels.items() if removed(qid) for doc in docs}
     keep = {key for key in dataset.corpus.keys() if key not in gone}
+    return _built_once(
+        directory,
+        settings,
+        {"dataset": "pubmedqa-unanswerable", "embedder": settings.embedder, "documents": len(keep)},
+        lambda kb: kb.ingest(dataset.corpus.items(keep, directory), reader=dataset.corpus.reader),
+    )
+
+
+def _built_once(
+    directory: Path, settings: Settings, expected: dict[str, Any], ingest: Callable[[KnowledgeBase], Any]
+) -> KnowledgeBase:
+    """The knowledge base in ``directory/kb``, filled by ``ingest`` unless ``directory/built.json`` already holds
+    ``expected`` (what it was built from)."""
     marker = directory / "built.json"
-    expected = {"dataset": "pubmedqa-unanswerable", "embedder": settings.embedder, "documents": len(keep)}
     if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
         return KnowledgeBase.open(directory / "kb", settings)
     kb = KnowledgeBase.open_or_create(directory / "kb", settings)
-    report = kb.ingest(dataset.corpus.items(keep, directory), reader=dataset.corpus.reader)
+    report = ingest(kb)
     if report.failures:
         log.warning("%d records failed to ingest, e.g. %s", len(report.failures), report.failures[0])
     marker.write_text(json.dumps(expected), encoding="utf-8")
@@ -208,7 +220,7 @@ def medicationqa_documents(root: Path | None = None) -> tuple[list[Document], li
     path = (root or data_dir()) / "medicationqa" / "medicationqa.jsonl"
     documents: dict[str, Document] = {}
     questions: list[ClosedItem] = []
-    for row in _jsonl(path):
+    for row in read_jsonl(path):
         text = " ".join(str(row.get("answer", "")).split())
         if not text or not str(row.get("question", "")).strip():
             continue
@@ -223,14 +235,8 @@ def medicationqa_documents(root: Path | None = None) -> tuple[list[Document], li
 
 def medicationqa_kb(directory: Path, settings: Settings) -> tuple[KnowledgeBase, list[ClosedItem]]:
     documents, questions = medicationqa_documents()
-    marker = directory / "built.json"
     expected = {"dataset": "medicationqa", "embedder": settings.embedder, "documents": len(documents)}
-    if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
-        return KnowledgeBase.open(directory / "kb", settings), questions
-    kb = KnowledgeBase.open_or_create(directory / "kb", settings)
-    kb.ingest(documents)
-    marker.write_text(json.dumps(expected), encoding="utf-8")
-    return kb, questions
+    return _built_once(directory, settings, expected, lambda kb: kb.ingest(documents)), questions
 
 
 _JUDGE_SYSTEM = (
@@ -320,9 +326,9 @@ def support_pairs(root: Path | None = None) -> list[SupportPair]:
     not), and claims without evidence against the first three sentences of their first cited abstract (not
     supported)."""
     folder = (root or data_dir()) / "scifact"
-    abstracts = {str(o["doc_id"]): o["abstract"] for o in _jsonl(folder / "corpus.jsonl")}
+    abstracts = {str(o["doc_id"]): o["abstract"] for o in read_jsonl(folder / "corpus.jsonl")}
     pairs: list[SupportPair] = []
-    for claim in _jsonl(folder / "claims_dev.jsonl"):
+    for claim in read_jsonl(folder / "claims_dev.jsonl"):
         qid = str(claim["id"])
         evidence = claim.get("evidence") or {}
         for doc, sets in evidence.items():
@@ -357,7 +363,7 @@ def evaluate_support(pairs: Sequence[SupportPair], kb: KnowledgeBase | None, jud
     }
     fit = [(s, p.supported) for p, s in scored if half(p.qid) == "A"]
     if fit:
-        best = max(sorted({s for s, _ in fit}), key=lambda t: _pr([(s >= t, y) for s, y in fit])["f1"])
+        best = _f1_threshold(fit)
         out["verifier_threshold_fitted_on_A"] = round(best, 4)
         out["verifier_B_at_fitted"] = _pr([(s >= best, p.supported) for p, s in scored if half(p.qid) == "B"])
     if judge is not None:
@@ -367,10 +373,16 @@ def evaluate_support(pairs: Sequence[SupportPair], kb: KnowledgeBase | None, jud
         out["judge_all_at_0.5"] = _pr([(s >= 0.5, p.supported) for s, p in judged])
         fit_judge = [(s, p.supported) for s, p in judged if half(p.qid) == "A"]
         if fit_judge:
-            best = max(sorted({s for s, _ in fit_judge}), key=lambda t: _pr([(s >= t, y) for s, y in fit_judge])["f1"])
+            best = _f1_threshold(fit_judge)
             out["judge_threshold_fitted_on_A"] = round(best, 4)
             out["judge_B_at_fitted"] = _pr([(s >= best, p.supported) for s, p in judged if half(p.qid) == "B"])
     return out
+
+
+def _f1_threshold(rows: Sequence[tuple[float, bool]]) -> float:
+    """The observed score that, as the least score counted as support, gives the best F1 on ``rows`` of (score,
+    supported); the lowest such score on ties."""
+    return max(sorted({s for s, _ in rows}), key=lambda t: _pr([(s >= t, y) for s, y in rows])["f1"])
 
 
 def _pr(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
@@ -389,13 +401,11 @@ def _pr(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
 
 def closed_kb(name: str, settings: Settings) -> KnowledgeBase:
     """The (cached) retrieval-evaluation knowledge base of data set ``name``'s whole corpus."""
-    from kb.registry import default_cache_dir
-
-    dataset = load_dataset(name)
-    return open_kb(dataset, default_kb_dir(default_cache_dir(), name, settings.embedder, None, None), settings, None)
+    return open_kb(load_dataset(name), cache_dir(name, settings), settings, None)
 
 
 def cache_dir(name: str, settings: Settings) -> Path:
+    """Where the evaluation knowledge base ``name`` of ``settings``' embedder lives."""
     from kb.registry import default_cache_dir
 
     return default_kb_dir(default_cache_dir(), name, settings.embedder, None, None)
@@ -403,18 +413,6 @@ def cache_dir(name: str, settings: Settings) -> Path:
 
 def _round(value: float) -> float:
     return round(value, 4)
-
-
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        raise EvalError(f"{path}: missing")
-    with path.open(encoding="utf-8") as lines:
-        for lineno, line in enumerate(lines, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError as exc:
-                    raise EvalError(f"{path}:{lineno}: not JSON ({exc})") from exc
 
 
 __all__ = [

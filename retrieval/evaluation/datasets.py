@@ -120,7 +120,7 @@ class EvalDataset:
         set's queries) in place of this data set's, judged by this data set's qrels; an id it does not know is an
         error. The corpus is unchanged, so the same knowledge base serves both."""
         queries: dict[str, str] = {}
-        for lineno, obj in enumerate(_jsonl(path), start=1):
+        for lineno, obj in enumerate(read_jsonl(path), start=1):
             qid, text = str(obj.get("id", "")), obj.get("question")
             if qid not in self.queries:
                 raise EvalError(f"{path}:{lineno}: query id {qid!r} is not a {self.name} {self.split} query")
@@ -197,9 +197,9 @@ def load_beir(
             if len(row) < 3:
                 continue
             qrels.setdefault(row[0], {})[f"beir:{row[1]}"] = int(float(row[2]))
-    queries = {str(q["_id"]): q["text"] for q in _jsonl(directory / "queries.jsonl") if str(q["_id"]) in qrels}
+    queries = {str(q["_id"]): q["text"] for q in read_jsonl(directory / "queries.jsonl") if str(q["_id"]) in qrels}
     documents = []
-    for obj in _jsonl(directory / "corpus.jsonl"):
+    for obj in read_jsonl(directory / "corpus.jsonl"):
         doc_id, title, text = str(obj["_id"]), (obj.get("title") or "").strip(), (obj.get("text") or "").strip()
         documents.append(
             Document(
@@ -211,7 +211,7 @@ def load_beir(
 
 def _scifact(folder: Path, split: str) -> EvalDataset:
     queries, qrels = {}, {}
-    for claim in _jsonl(folder / "claims_dev.jsonl"):
+    for claim in read_jsonl(folder / "claims_dev.jsonl"):
         qid = str(claim["id"])
         queries[qid] = claim["claim"]
         qrels[qid] = {f"scifact:{doc}": 1 for doc in claim["cited_doc_ids"]}
@@ -220,7 +220,7 @@ def _scifact(folder: Path, split: str) -> EvalDataset:
 
 
 def _pubmedqa(folder: Path, split: str) -> EvalDataset:
-    items = list(_jsonl(folder / "dev.jsonl"))
+    items = list(read_jsonl(folder / "dev.jsonl"))
     queries = {str(item["pmid"]): item["question"] for item in items}
     qrels = {str(item["pmid"]): {f"pubmedqa:{item['pmid']}": 1} for item in items}
     corpus = JsonlCorpus(folder / "corpus.jsonl", "pubmedqa", lambda obj: f"pubmedqa:{obj['pmid']}")
@@ -229,7 +229,7 @@ def _pubmedqa(folder: Path, split: str) -> EvalDataset:
 
 def _medquad(folder: Path, split: str) -> EvalDataset:
     queries, qrels = {}, {}
-    for item in _jsonl(folder / "dev.jsonl"):
+    for item in read_jsonl(folder / "dev.jsonl"):
         qid = str(item["id"])
         queries[qid] = item["question"]
         qrels[qid] = {f"medquad:{pid}": 1 for pid in item["gold_passage_ids"]}
@@ -264,10 +264,15 @@ def _bioasq(folder: Path, split: str) -> EvalDataset:
     return EvalDataset("bioasq", split, queries, qrels, DocumentCorpus(list(documents.values())))
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON Lines file, blank lines skipped; a missing file or a line that is not JSON is an
+    `EvalError` naming the file (and line)."""
     if not path.exists():
         raise EvalError(f"{path}: missing")
     with path.open(encoding="utf-8") as lines:
-        for line in lines:
+        for lineno, line in enumerate(lines, start=1):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise EvalError(f"{path}:{lineno}: not JSON ({exc})") from exc
