@@ -15,6 +15,8 @@
 - **Cross-lingual.** With a multilingual encoder (``cross_embedder``), each chunk is embedded a second time, from the
   same text, and both vectors are stored in the batch's transaction. :func:`backfill_cross_lingual` adds the
   second vector to chunks stored without one.
+- **Distributed.** `ingest.distributed` reads, chunks and embeds files on Dask workers: they come back as
+  `Prepared` documents, which this ingestor stores as they are, with the same bookkeeping as a local run.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from ingest.chunking import Chunker
 from ingest.readers import Deletion, Reader, ReadItem, RecordError, iter_files, reader_for
-from kb.errors import ReaderError
+from kb.errors import MedkbError, ReaderError
 from kb.manifest import EMBEDDING_TEXT_VERSION
 from kb.protocols import Embedder
 from kb.registry import file_sha256
@@ -42,6 +44,42 @@ log = logging.getLogger(__name__)
 
 Item = Path | str | Document
 Transform = Callable[[Document], Document]
+
+
+@dataclass
+class Prepared:
+    """A document already transformed, chunked and embedded elsewhere (on a Dask worker, see `ingest.distributed`):
+    stored as it is instead of being transformed, chunked and embedded again. ``vectors`` (and ``xvectors``, from
+    the cross-lingual encoder) hold one row per chunk."""
+
+    document: Document
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    xvectors: np.ndarray | None = None
+
+
+class IngestAborted(MedkbError):
+    """A failure that is not the file's (a lost Dask worker, a model missing on one): the run stops, keeping what it
+    committed, instead of recording the file as unreadable."""
+
+
+class _CommitFailed(Exception):
+    """Carries an error raised while committing a batch out of a file's reading loop (see `Ingestor._ingest_file`)."""
+
+
+@dataclass(frozen=True)
+class _Failed:
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Sync:
+    root: Path
+
+
+#: What `Ingestor.run` does, in order: add a document, read a file, record a failure, sync a directory.
+Step = Document | Path | _Failed | _Sync
 
 
 @dataclass
@@ -76,6 +114,7 @@ class _Pending:
     """What the next transaction will write."""
 
     docs: dict[str, tuple[Document, list[Chunk], str | None]] = field(default_factory=dict)
+    vectors: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)  # of Prepared documents
     deleted: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
@@ -89,6 +128,7 @@ class _Pending:
 
     def drop(self, doc_id: str) -> None:
         _, chunks, _ = self.docs.pop(doc_id)
+        self.vectors.pop(doc_id, None)
         self.n_chunks -= len(chunks)
 
     def empty(self) -> bool:
@@ -153,19 +193,20 @@ class Ingestor:
         self._report = report = IngestReport()
         self._pending = _Pending()
         try:
-            for item in items:
-                if isinstance(item, Document):
-                    self._add(item, None)
-                    self._maybe_commit()
-                    if on_item:
-                        on_item()
+            for step in self._steps(items, sync):
+                if isinstance(step, _Failed):
+                    self._fail(step.source, step.reason)
                     continue
-                for path in self._files(item):
-                    self._ingest_file(path)
-                    if on_item:
-                        on_item()
-                if sync and Path(item).is_dir():
-                    self._sync_directory(Path(item))
+                if isinstance(step, _Sync):
+                    self._sync_directory(step.root)
+                    continue
+                if isinstance(step, Document):
+                    self._add(step, None)
+                    self._maybe_commit()
+                else:
+                    self._ingest_file(step)
+                if on_item:
+                    on_item()
             self._commit()
             if self.transform is not None and report.chunks_removed:
                 # Documents replaced by de-identified ones: their raw terms must not linger in the lexical index.
@@ -178,24 +219,49 @@ class Ingestor:
 
     # -- files -------------------------------------------------------------------------------------------------------
 
-    def _files(self, item: Path | str) -> Iterator[Path]:
-        try:
-            yield from iter_files([Path(item)])
-        except ReaderError as exc:
-            self._fail(str(item), str(exc))
+    def _steps(self, items: Iterable[Item], sync: bool) -> Iterator[Step]:
+        """The work of a run in order, directories walked. Walking changes nothing, so a subclass may look ahead
+        (`ingest.distributed` sends the files further on to its workers early)."""
+        for item in items:
+            if isinstance(item, Document):
+                yield item
+                continue
+            try:
+                yield from iter_files([Path(item)])
+            except ReaderError as exc:
+                yield _Failed(str(item), str(exc))
+            if sync and Path(item).is_dir():
+                yield _Sync(Path(item))
+
+    @property
+    def _mode(self) -> str:
+        """The suffix of a file's recorded sha256: a file read without de-identification must be read again with it
+        (and the other way round)."""
+        return ":deidentified" if self.transform is not None else ""
+
+    def _same_stat(self, previous: FileState | None, stat: os.stat_result) -> bool:
+        """Whether ``previous``, a file's stored state, says it was read as it is now (same size, mtime and mode):
+        then it is skipped unread."""
+        return (
+            previous is not None
+            and previous.sha256[64:] == self._mode
+            and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        )
+
+    def _sha256(self, path: Path, stat: os.stat_result) -> str:
+        """Hex sha256 of the file's bytes; ``stat`` lets a subclass reuse a digest taken earlier."""
+        return file_sha256(path)
 
     def _ingest_file(self, path: Path) -> None:
         origin = str(path.resolve())
-        # A file read without de-identification must be read again with it (and the other way round).
-        mode = ":deidentified" if self.transform is not None else ""
+        mode = self._mode
         try:
             stat = path.stat()
             previous = self.store.file_state(origin)
-            same_mode = previous is not None and previous.sha256[64:] == mode
-            if previous and same_mode and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            if self._same_stat(previous, stat):
                 self._report.files_unchanged += 1
                 return
-            digest = file_sha256(path) + mode
+            digest = self._sha256(path, stat) + mode
         except OSError as exc:
             self._fail(str(path), f"{path}: cannot read ({exc.strerror or exc})")
             return
@@ -208,10 +274,20 @@ class Ingestor:
         try:
             for record in self._read(path):
                 self._record(record, run)
-                self._maybe_commit()
+                try:
+                    self._maybe_commit()
+                except Exception as exc:
+                    raise _CommitFailed from exc
+        except _CommitFailed as failed:
+            # Not this file's fault (the embedder or the disk): the run stops, keeping every batch committed so far,
+            # and a rerun resumes; recording it as this file's failure would lose the batch's other documents.
+            assert failed.__cause__ is not None
+            raise failed.__cause__ from None
         except ReaderError as exc:
             self._fail(str(path), str(exc))
             return
+        except IngestAborted:
+            raise
         except Exception as exc:  # a reader bug must not stop the other files; record it with its type
             log.exception("reader crashed on %s", path)
             self._fail(str(path), f"{path}: {type(exc).__name__}: {exc}")
@@ -224,11 +300,11 @@ class Ingestor:
         self._pending.cleared.append(str(path))
         self._pending.files_done.append(FileState(origin, state.size, state.mtime_ns, digest, run.records))
 
-    def _read(self, path: Path) -> Iterator[ReadItem]:
+    def _read(self, path: Path) -> Iterator[ReadItem | Prepared]:
         reader = self.reader or reader_for(path)
         return iter(reader.read(path))
 
-    def _record(self, record: ReadItem, run: _FileRun) -> None:
+    def _record(self, record: ReadItem | Prepared, run: _FileRun) -> None:
         if isinstance(record, RecordError):
             reason = record.reason if record.reason.startswith(record.source) else f"{record.source}: {record.reason}"
             self._fail(record.source, reason)
@@ -269,9 +345,12 @@ class Ingestor:
                 self._pending.deleted.append(doc_id)
             self._report.deleted += not replaced
 
-    def _add(self, doc: Document, origin: str | None) -> str | None:
-        """Queue ``doc`` unless it is stored already or superseded; returns its id when it is (or will be) stored."""
-        if self.transform is not None:
+    def _add(self, item: Document | Prepared, origin: str | None) -> str | None:
+        """Queue a document unless it is stored already or superseded; returns its id when it is (or will be) stored.
+        A `Prepared` one keeps its transform, chunks and vectors."""
+        prepared = item if isinstance(item, Prepared) else None
+        doc = item.document if isinstance(item, Prepared) else item
+        if prepared is None and self.transform is not None:
             doc = self.transform(doc)
         if not doc.text.strip():
             self._fail(doc.source, f"{doc.source}: document has no text")
@@ -290,7 +369,7 @@ class Ingestor:
             log.debug("%s: version %s is older than the stored one; skipped", doc.source, version)
             self._report.superseded += 1
             return None
-        chunks = self.chunker.chunk(doc)
+        chunks = prepared.chunks if prepared is not None else self.chunker.chunk(doc)
         if not chunks:
             self._fail(doc.source, f"{doc.source}: no text to index after chunking")
             return None
@@ -298,6 +377,8 @@ class Ingestor:
             self._report.replaced += 1
             self._delete(stored, replaced=True)
         pending.docs[doc_id] = (doc, chunks, origin)
+        if prepared is not None:
+            pending.vectors[doc_id] = (prepared.vectors, prepared.xvectors)
         pending.n_chunks += len(chunks)
         self._report.added += 1
         return doc_id
@@ -317,16 +398,11 @@ class Ingestor:
         pending, self._pending = self._pending, _Pending()
         if pending.empty():
             return
-        entries = list(pending.docs.values())
-        version = self.embedding_text
-        texts = [embedding_text(doc.title, c.section, c.text, version) for doc, chunks, _ in entries for c in chunks]
-        vectors = self.embedder.embed_documents(texts) if texts else np.zeros((0, 0), np.float32)
-        xvectors = self.cross_embedder.embed_documents(texts) if texts and self.cross_embedder else None
-        batch, offset = [], 0
-        for doc, chunks, origin in entries:
-            part = slice(offset, offset + len(chunks))
-            batch.append(NewDocument(doc, chunks, vectors[part], origin, None if xvectors is None else xvectors[part]))
-            offset += len(chunks)
+        vectors = self._vectors(pending)
+        batch = [
+            NewDocument(doc, chunks, vectors[doc_id][0], origin, vectors[doc_id][1])
+            for doc_id, (doc, chunks, origin) in pending.docs.items()
+        ]
         failed = {s for s, _ in pending.failures}
         added, removed = self.storage.write_batch(
             batch,
@@ -339,6 +415,24 @@ class Ingestor:
         )
         self._report.chunks += added
         self._report.chunks_removed += removed
+
+    def _vectors(self, pending: _Pending) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """Vectors and cross-lingual vectors (or None) of every queued document by id: a `Prepared` one's as they
+        came, the others embedded here, in one call per encoder."""
+        found = dict(pending.vectors)
+        todo = [(doc_id, doc, chunks) for doc_id, (doc, chunks, _) in pending.docs.items() if doc_id not in found]
+        version = self.embedding_text
+        texts = [embedding_text(doc.title, c.section, c.text, version) for _, doc, chunks in todo for c in chunks]
+        if not texts:
+            return found
+        vectors = self.embedder.embed_documents(texts)
+        xvectors = self.cross_embedder.embed_documents(texts) if self.cross_embedder else None
+        offset = 0
+        for doc_id, _, chunks in todo:
+            part = slice(offset, offset + len(chunks))
+            found[doc_id] = (vectors[part], None if xvectors is None else xvectors[part])
+            offset += len(chunks)
+        return found
 
 
 def embedding_text(title: str, section: str, text: str, version: int = EMBEDDING_TEXT_VERSION) -> str:

@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="diversify hybrid results by maximal marginal relevance (fewer passages from one document)",
         )
+        p.add_argument(
+            "--rerank",
+            action="store_true",
+            default=None,
+            help="re-score the top results with the reranker trained by `medkb train reranker`",
+        )
 
     p = with_kb(sub.add_parser("ingest", help="add files or directories to a knowledge base (created if missing)"))
     p.add_argument("paths", nargs="*", type=Path)
@@ -108,7 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-tokens", type=int, default=None)
     p.add_argument("--chunk-overlap", type=int, default=None)
     p.add_argument("--index", choices=("flat", "hnsw"), default=None, help="vector index of a new knowledge base")
+    _add_store_arguments(p, "of a new knowledge base")
     p.add_argument("--batch-size", type=int, default=None, help="chunks embedded and committed per transaction")
+    p.add_argument(
+        "--dask-scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="read, chunk and embed the files on this Dask scheduler's workers; this process writes (medkb[dask])",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_ingest)
 
@@ -153,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     p.add_argument("--index", choices=("flat", "hnsw"), default=None, help="switch the vector index type")
+    _add_store_arguments(p, "to move the vector index to")
     p.add_argument(
         "--cross-lingual",
         action="store_true",
@@ -164,13 +178,27 @@ def _parser() -> argparse.ArgumentParser:
     from corpora.cli import add_corpus_parser
     from generation.evaluation.cli import add_qa_parser
     from retrieval.evaluation.cli import add_eval_parser
+    from retrieval.training.cli import add_train_parser
 
     add_corpus_parser(sub)
     add_qa_parser(add_eval_parser(sub))
+    add_train_parser(sub)
 
     p = sub.add_parser("models", help="list the models medkb can load offline")
     p.set_defaults(func=_models)
     return parser
+
+
+def _add_store_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    from kb.vector_backends import VECTOR_STORES
+
+    p.add_argument("--store", choices=VECTOR_STORES, default=None, help=f"vector store {what} (default: faiss)")
+    p.add_argument(
+        "--dsn",
+        default=None,
+        help="PostgreSQL server for --store pgvector, e.g. postgresql://medkb@db:5432/medkb (default: an embedded "
+        "server in the knowledge base directory); keep the password in PGPASSWORD or ~/.pgpass",
+    )
 
 
 def _open(args: argparse.Namespace, settings: Settings | None = None) -> Any:
@@ -206,8 +234,12 @@ def _ingest(args: argparse.Namespace) -> int:
     elif not paths:
         raise MedkbError("nothing to ingest: give files or directories, or --corpus NAME")
     if (args.kb / MANIFEST).exists():
-        if args.embedder or args.chunk_tokens or args.chunk_overlap or args.index:
-            log.warning("%s exists: --embedder/--chunk-*/--index apply only when creating a knowledge base", args.kb)
+        if args.embedder or args.chunk_tokens or args.chunk_overlap or args.index or args.store or args.dsn:
+            log.warning(
+                "%s exists: --embedder/--chunk-*/--index/--store/--dsn apply only when creating a knowledge base "
+                "(see `medkb reindex --store`)",
+                args.kb,
+            )
         kb = KnowledgeBase.open(args.kb)
     else:
         overrides = {
@@ -215,6 +247,8 @@ def _ingest(args: argparse.Namespace) -> int:
             "chunk_tokens": args.chunk_tokens,
             "chunk_overlap": args.chunk_overlap,
             "index_type": args.index,
+            "vector_store": args.store,
+            "dsn": args.dsn,
         }
         settings = replace(Settings(), **{k: v for k, v in overrides.items() if v is not None})
         kb = KnowledgeBase.create(args.kb, settings)
@@ -233,6 +267,7 @@ def _ingest(args: argparse.Namespace) -> int:
             sync=args.sync or bool(args.corpus),
             deidentify=args.deidentify,
             reader=reader,
+            dask_scheduler=args.dask_scheduler,
         )
         stored = kb.storage.store.count_documents_from(str(p.resolve()) for p in paths) if args.corpus else 0
         lag = kb.storage.index.hnsw_lag()
@@ -249,7 +284,9 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def _search(args: argparse.Namespace) -> int:
     with _open(args) as kb:
-        hits = kb.search(args.query, k=args.k or 10, filters=_filters(args), mode=args.mode, mmr=args.mmr)
+        hits = kb.search(
+            args.query, k=args.k or 10, filters=_filters(args), mode=args.mode, mmr=args.mmr, rerank=args.rerank
+        )
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -271,6 +308,7 @@ def _ask(args: argparse.Namespace) -> int:
             "max_answer_tokens": args.max_tokens,
             "retrieval": args.mode,
             "mmr": args.mmr,
+            "rerank": args.rerank,
         }
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
         stream = not args.json and (sys.stdout.isatty() if args.stream is None else args.stream)
@@ -407,12 +445,15 @@ def _check(args: argparse.Namespace) -> int:
 def _reindex(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    if args.cross_lingual and args.index:
-        raise MedkbError("--cross-lingual only adds missing cross-lingual vectors; switch --index without it")
+    if args.cross_lingual and (args.index or args.store or args.dsn):
+        raise MedkbError("--cross-lingual only adds missing cross-lingual vectors; switch --index/--store without it")
     with _open(args) as kb:
         if not args.cross_lingual:
-            n = kb.reindex(args.index)
-            print(f"rebuilt {kb.settings.index_type} vector index: {n} vectors")
+            n = kb.reindex(args.index, vector_store=args.store, dsn=args.dsn)
+            kind = kb.settings.vector_store + (
+                f" ({kb.settings.index_type})" if kb.settings.vector_store == "faiss" else ""
+            )
+            print(f"rebuilt {kind} vector index: {n} vectors")
         if args.cross_lingual or kb.cross_embedder is not None:
             store = kb.storage.store
             missing = store.count_missing_xvectors() if kb.cross_embedder is not None else 0

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from generation.base import Generator, make_generator
 from generation.compose import Checking, compose_answer
@@ -35,6 +38,8 @@ from kb.storage import Storage
 from kb.types import TASKS, Answer, Hit, PatientContext, Task
 from retrieval.embedders import make_embedder
 from retrieval.expansion import expanded_query, merge_expanded
+from retrieval.rerank import CrossEncoderReranker
+from retrieval.rerank import rerank as rerank_hits
 from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,7 @@ class KnowledgeBase:
         self._generator = generator
         self._cross_embedder = cross_embedder
         self._searcher: Searcher | None = None
+        self._reranker: CrossEncoderReranker | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -91,6 +97,8 @@ class KnowledgeBase:
             settings.embedder, batch_size=settings.batch_size, backend=settings.embedder_backend
         )
         settings, cross_embedder = _cross_lingual(settings, cross_embedder)
+        if settings.vector_store == "pgvector" and not settings.pg_table:
+            settings = replace(settings, pg_table=f"medkb_{uuid.uuid4().hex[:16]}")
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(settings=settings, embedder_dim=embedder.dim)
         storage = Storage(
@@ -100,6 +108,7 @@ class KnowledgeBase:
             index_type=settings.index_type,
             ef_search=settings.hnsw_ef_search,
             cross_lingual=(cross_embedder.name, cross_embedder.dim) if cross_embedder else None,
+            **_backend(settings, settings.dsn),
         )
         manifest.save(directory)
         log.info("created knowledge base %s (embedder %s, %d-d)", directory, settings.embedder, embedder.dim)
@@ -140,6 +149,7 @@ class KnowledgeBase:
             index_type=manifest.settings.index_type,
             ef_search=chosen.hnsw_ef_search,
             cross_lingual=(cross_embedder.name, cross_embedder.dim) if cross_embedder else None,
+            **_backend(manifest.settings, chosen.dsn or manifest.settings.dsn),
         )
         return cls(directory, manifest, storage, embedder, generator, chosen, cross_embedder=cross_embedder)
 
@@ -186,6 +196,7 @@ class KnowledgeBase:
         sync: bool = False,
         deidentify: bool = False,
         reader: str | Reader | None = None,
+        dask_scheduler: str | None = None,
     ) -> IngestReport:
         """Ingest files, directories (walked) or :class:`~kb.types.Document` objects; returns what happened.
 
@@ -193,6 +204,9 @@ class KnowledgeBase:
         :meth:`failures`) and skipped. ``sync`` deletes the documents of files gone from a given directory.
         ``deidentify`` replaces patient identifiers (HIPAA Safe Harbor) with typed placeholders before anything is
         stored. ``reader`` (a name from ``ingest.readers.reader_names()`` or a reader object) reads every file.
+        ``dask_scheduler`` (``tcp://HOST:PORT``) has the workers of that Dask scheduler read, chunk and embed the
+        files (`ingest.distributed`; the ``dask`` extra), with the same result; this process still writes. The
+        workers make their encoders from the settings' names and need the files at the same paths.
         """
         if isinstance(items, (str, Path)) or not isinstance(items, Iterable):
             items = [items]
@@ -204,22 +218,47 @@ class KnowledgeBase:
 
             deidentifier = Deidentifier()
             transform = partial(deidentify_document, deidentifier=deidentifier)
-        ingestor = Ingestor(
-            self.storage,
-            self.embedder,
-            chunker,
-            batch_size=self.settings.batch_size,
-            reader=reader_named(reader) if isinstance(reader, str) else reader,
-            transform=transform,
-            embedding_text=self.manifest.embedding_text,
-            cross_embedder=self._writing_cross_embedder(),
-        )
+        options: dict[str, Any] = {
+            "batch_size": self.settings.batch_size,
+            "reader": reader_named(reader) if isinstance(reader, str) else reader,
+            "transform": transform,
+            "embedding_text": self.manifest.embedding_text,
+            "cross_embedder": self._writing_cross_embedder(),
+        }
+        if dask_scheduler is None:
+            ingestor = Ingestor(self.storage, self.embedder, chunker, **options)
+        else:
+            from ingest.distributed import DaskIngestor, EmbedderRecipe
+
+            # Workers make their own encoders, by name, as this process made its (`make_embedder` pickles by name).
+            main = partial(
+                make_embedder, s.embedder, batch_size=self.settings.batch_size, backend=self.settings.embedder_backend
+            )
+            cross = options["cross_embedder"]
+            ingestor = DaskIngestor(
+                self.storage,
+                self.embedder,
+                chunker,
+                scheduler=dask_scheduler,
+                worker_embedder=EmbedderRecipe(s.embedder, main),
+                worker_cross_embedder=EmbedderRecipe(cross.name, partial(make_embedder, cross.name)) if cross else None,
+                chunk_tokens=s.chunk_tokens,
+                chunk_overlap=s.chunk_overlap,
+                **options,
+            )
         return ingestor.run(items, on_item=on_item, sync=sync)
 
     def ingest_corpus(
-        self, name: str, *, dest: Path | None = None, deidentify: bool = False, sync: bool = True
+        self,
+        name: str,
+        *,
+        dest: Path | None = None,
+        deidentify: bool = False,
+        sync: bool = True,
+        dask_scheduler: str | None = None,
     ) -> IngestReport:
-        """Ingest a named corpus from ``corpora/registry.toml`` (fetched already, or a local path) with its reader.
+        """Ingest a named corpus from ``corpora/registry.toml`` (fetched already, or a local path) with its reader;
+        ``dask_scheduler`` as in :meth:`ingest`.
 
         Example::
 
@@ -228,10 +267,38 @@ class KnowledgeBase:
         from corpora.registry import get_corpus
 
         entry = get_corpus(name)
-        return self.ingest(entry.local_files(dest), reader=entry.reader, deidentify=deidentify, sync=sync)
+        return self.ingest(
+            entry.local_files(dest),
+            reader=entry.reader,
+            deidentify=deidentify,
+            sync=sync,
+            dask_scheduler=dask_scheduler,
+        )
+
+    def delete(self, doc_ids: Iterable[str]) -> int:
+        """Delete these documents (``hit.doc_id``), their chunks and their vectors, in one transaction; returns the
+        number of chunks removed (ids not stored are ignored). The files they were read from are forgotten, so
+        ingesting such a file again reads it again and restores what it holds.
+
+        Example::
+
+            kb.delete([hit.doc_id for hit in kb.search("withdrawn trial", k=3)])
+        """
+        ids = list(dict.fromkeys(doc_ids))
+        origins = self.storage.store.origins_of(ids)
+        _, removed = self.storage.write_batch([], deleted_doc_ids=ids, files_forgotten=origins)
+        self.storage.flush()
+        return removed
 
     def search(
-        self, query: str, k: int = 10, filters: FilterSpec = None, *, mode: str | None = None, mmr: bool | None = None
+        self,
+        query: str,
+        k: int = 10,
+        filters: FilterSpec = None,
+        *,
+        mode: str | None = None,
+        mmr: bool | None = None,
+        rerank: bool | None = None,
     ) -> list[Hit]:
         """The ``k`` chunks that best answer ``query`` among those whose documents pass ``filters``
         (e.g. ``{"source": "...", "published_from": "2019", "language": "en"}``); k come back whenever k chunks pass.
@@ -241,7 +308,9 @@ class KnowledgeBase:
         the cross-lingual index when the knowledge base has one. Hybrid hits carry their ``dense`` cosine and, when
         they matched, their ``lexical`` BM25 score in ``hit.scores``; ``hit.score`` is the fused score, which only
         orders them. ``mmr`` (default ``settings.mmr``) re-orders hybrid results so that they do not repeat one
-        document.
+        document. ``rerank`` (default ``settings.rerank``) re-scores the top ``settings.rerank_candidates`` results
+        with the cross-encoder trained by ``medkb train reranker`` (`retrieval.rerank`): those hits gain
+        ``scores["rerank"]`` and take it as ``score``; without a trained reranker it raises MedkbError.
         """
         if not query.strip():
             raise MedkbError("query is empty: expected some text to search for")
@@ -250,7 +319,29 @@ class KnowledgeBase:
         mode = mode or self.settings.retrieval
         if mode not in RETRIEVAL_MODES:
             raise MedkbError(f"mode={mode!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
-        return self.searcher.search(query, k, Filters.from_mapping(filters), mode, mmr=mmr)
+        if not (self.settings.rerank if rerank is None else rerank):
+            return self.searcher.search(query, k, Filters.from_mapping(filters), mode, mmr=mmr)
+        reranker = self.reranker
+        depth = max(k, self.settings.rerank_candidates)
+        hits = self.searcher.search(query, depth, Filters.from_mapping(filters), mode, mmr=mmr)
+        return rerank_hits(reranker, query, hits, self.settings.rerank_candidates)[:k]
+
+    @property
+    def reranker(self) -> CrossEncoderReranker:
+        """The cross-encoder recorded in the manifest by ``medkb train reranker`` (loaded on first use); MedkbError
+        naming the command when none is trained."""
+        path = self.manifest.trained_path(self.directory, "reranker")
+        if path is None:  # trained since this knowledge base was opened?
+            self.manifest.trained = Manifest.load(self.directory).trained
+            path = self.manifest.trained_path(self.directory, "reranker")
+        if path is None:
+            raise MedkbError(
+                f"{self.directory}: no trained reranker to rerank with; train one with: "
+                f"medkb train reranker --kb {self.directory}"
+            )
+        if self._reranker is None or self._reranker.path != path:
+            self._reranker = CrossEncoderReranker(path)
+        return self._reranker
 
     @property
     def searcher(self) -> Searcher:
@@ -339,6 +430,40 @@ class KnowledgeBase:
         """
         return decide(question, self.search(question, k, filters), self.generator, options, bias=bias)
 
+    # -- LangChain adapters (kb.langchain_adapters, imported on call so that medkb runs without LangChain) ---------
+
+    def as_langchain_retriever(
+        self, k: int | None = None, filters: Mapping[str, Any] | None = None, mode: str | None = None
+    ) -> Any:
+        """A LangChain retriever (`kb.langchain_adapters.MedkbRetriever`) over :meth:`search`: ``k`` hits (default
+        ``settings.top_k``) passing ``filters``, by ``mode``, as LangChain documents carrying medkb's provenance.
+        Needs the ``langchain`` extra (``pip install 'medkb[langchain]'``); raises MedkbError naming it otherwise.
+
+        Example::
+
+            retriever = kb.as_langchain_retriever(k=4, filters={"published_from": "2019"})
+            docs = retriever.invoke("Does metformin cause lactic acidosis?")
+            docs[0].metadata["doc_id"], docs[0].metadata["start"], docs[0].metadata["end"]
+        """
+        from kb.langchain_adapters import MedkbRetriever
+
+        return MedkbRetriever(kb=self, k=k, filters=filters, mode=mode)
+
+    def as_langchain_vectorstore(self) -> Any:
+        """A LangChain vector store (`kb.langchain_adapters.MedkbVectorStore`) over this knowledge base: searches
+        through :meth:`search`, ``add_texts`` through :meth:`ingest`. Needs the ``langchain`` extra
+        (``pip install 'medkb[langchain]'``); raises MedkbError naming it otherwise.
+
+        Example::
+
+            store = kb.as_langchain_vectorstore()
+            store.add_texts(["Metformin is contraindicated below eGFR 30."], [{"title": "Metformin"}])
+            store.similarity_search_with_score("metformin kidney", k=3, filter={"title": "Metformin"})
+        """
+        from kb.langchain_adapters import MedkbVectorStore
+
+        return MedkbVectorStore(self)
+
     # -- maintenance ---------------------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -358,20 +483,56 @@ class KnowledgeBase:
             "cross_lingual_vectors": self.storage.cross_lingual.ntotal() if self.storage.cross_lingual else 0,
         }
 
+    def chunk_vectors(self) -> tuple[list[Hit], np.ndarray]:
+        """Every chunk (as a :class:`~kb.types.Hit` with score 0, in storage order) and its stored embedding, one row
+        per chunk: for maps and analyses of a knowledge base (``notebooks/02_explore.ipynb``). Holds them all in
+        memory.
+
+        Example::
+
+            chunks, vectors = kb.chunk_vectors()
+            sklearn.decomposition.PCA(2).fit_transform(vectors)
+        """
+        parts = list(self.storage.store.iter_vectors())
+        if not parts:
+            return [], np.zeros((0, self.manifest.embedder_dim), np.float32)
+        ids = np.concatenate([batch_ids for batch_ids, _ in parts])
+        hits = self.storage.store.hits(ids.tolist(), [0.0] * len(ids))
+        return hits, np.concatenate([vectors for _, vectors in parts])
+
     def failures(self) -> list[tuple[str, str]]:
         """Sources that failed to ingest, with the reason, as last recorded."""
         return self.storage.store.failures()
 
-    def reindex(self, index_type: str | None = None) -> int:
-        """Rebuild the vector indexes from ``kb.sqlite`` (switching to ``index_type`` if given: ``flat`` or ``hnsw``);
-        returns the number of vectors in the main one. Chunks lacking a cross-lingual vector stay without one: see
-        :meth:`backfill_cross_lingual`."""
-        if index_type is not None and index_type != self.manifest.settings.index_type:
-            self.manifest.settings = replace(self.manifest.settings, index_type=index_type)
-            self.settings = replace(self.settings, index_type=index_type)
-            self.manifest.save(self.directory)
-            self.storage.index.kind = index_type
-        return self.storage.rebuild_index()
+    def reindex(
+        self, index_type: str | None = None, *, vector_store: str | None = None, dsn: str | None = None
+    ) -> int:
+        """Rebuild the vector indexes from ``kb.sqlite``; returns the number of vectors in the main one. Given
+        ``index_type`` (``flat`` or ``hnsw``), ``vector_store`` (``faiss``, ``chroma`` or ``pgvector``) or ``dsn``,
+        the main index moves there, and the manifest records it once the rebuild is done (the old index is left as
+        it was). Chunks lacking a cross-lingual vector stay without one: see :meth:`backfill_cross_lingual`.
+
+        Example::
+
+            with KnowledgeBase.open("my-kb") as kb:
+                kb.reindex(vector_store="pgvector", dsn="postgresql://medkb@db.example.org/medkb")
+        """
+        wanted = {"index_type": index_type, "vector_store": vector_store, "dsn": dsn}
+        current = self.manifest.settings
+        changes = {k: v for k, v in wanted.items() if v is not None and v != getattr(current, k)}
+        if not changes:
+            return self.storage.rebuild_index()
+        moved = replace(current, **changes)
+        if moved.vector_store == "pgvector" and not moved.pg_table:
+            moved = replace(moved, pg_table=f"medkb_{uuid.uuid4().hex[:16]}")
+        self.storage.replace_index(
+            index_type=moved.index_type, ef_search=self.settings.hnsw_ef_search, **_backend(moved, moved.dsn)
+        )
+        total = self.storage.rebuild_index()
+        self.manifest.settings = moved
+        self.settings = replace(self.settings, pg_table=moved.pg_table, **changes)
+        self.manifest.save(self.directory)
+        return total
 
     def backfill_cross_lingual(self, progress: Callable[[int], None] | None = None) -> int:
         """Give every chunk stored without a cross-lingual vector (ingested before the encoder was configured) one,
@@ -397,6 +558,11 @@ class KnowledgeBase:
     def check(self) -> list[str]:
         """Differences between ``kb.sqlite`` and the derived indexes (empty when consistent)."""
         return self.storage.check()
+
+
+def _backend(settings: Settings, dsn: str) -> dict[str, Any]:
+    """The `kb.storage.Storage` arguments that pick and locate the vector backend."""
+    return {"vector_store": settings.vector_store, "dsn": dsn, "table": settings.pg_table}
 
 
 def _cross_lingual(settings: Settings, given: Embedder | None) -> tuple[Settings, Embedder | None]:

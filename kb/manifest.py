@@ -26,6 +26,16 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     embedding_text: int = EMBEDDING_TEXT_VERSION
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: Models trained on this knowledge base's own text (``medkb train``), by kind (``embedder``, ``reranker``):
+    #: ``path`` (relative to the directory), ``base``, ``seed``, ``pairs``, ``metrics``, ``seconds``. They do not
+    #: shape the index, so they are not hashed into it.
+    trained: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def trained_path(self, directory: Path, kind: str) -> Path | None:
+        """The directory of the trained model of ``kind`` (``embedder`` or ``reranker``), or None if none is
+        recorded."""
+        entry = self.trained.get(kind)
+        return directory / entry["path"] if entry and entry.get("path") else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +50,7 @@ class Manifest:
             },
             "index_hash": self.settings.index_hash(),
             "settings": self.settings.to_dict(),
+            **({"trained": self.trained} if self.trained else {}),
         }
 
     def save(self, directory: Path) -> None:
@@ -61,6 +72,7 @@ class Manifest:
                 format_version=int(data["format_version"]),
                 embedding_text=int(data.get("chunking", {}).get("embedding_text", 1)),
                 created=str(data.get("created", "")),
+                trained=dict(data.get("trained") or {}),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise KnowledgeBaseNotFound(f"{path}: unreadable manifest ({exc})") from exc

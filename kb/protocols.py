@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -39,4 +39,55 @@ class DrugTable(Protocol):
 
     def drug_labels_for(self, names: Iterable[str]) -> list[DrugLabel]:
         """The labels found by any of ``names``."""
+        ...
+
+
+@runtime_checkable
+class VectorBackend(Protocol):
+    """Where a knowledge base's chunk vectors are searched (``Settings.vector_store``): ``faiss`` (the default,
+    `kb.vectors.VectorIndex`), ``chroma`` (`kb.chroma_index`) or ``pgvector`` (`kb.pgvector_index`).
+
+    ``kb.sqlite`` stays the source of truth: vectors are keyed by chunk row id, and after each committed batch the
+    backend is told which rows were added and removed and reads their vectors from SQLite. A backend that missed a
+    batch (a crash between the two writes) brings itself in step on first use, so no stale vector is ever found.
+    Filters are resolved by SQLite into the row ids ``allowed``; search returns ``k`` results whenever ``k`` of
+    them exist. Every backend passes the conformance suite in ``tests/kb/test_vector_backends.py``.
+    """
+
+    name: str
+
+    def apply(self, added: np.ndarray, removed: np.ndarray) -> None:
+        """After a committed batch: index the rows ``added`` (vectors read from SQLite), drop the rows ``removed``."""
+        ...
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (row ids, cosine scores) for one query vector; with ``allowed``, only among those ids."""
+        ...
+
+    def ntotal(self) -> int:
+        """How many vectors it holds."""
+        ...
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Drop everything and index every stored vector again from SQLite; returns how many."""
+        ...
+
+    def check(self) -> list[str]:
+        """Differences with SQLite, without changing anything (empty when in step)."""
+        ...
+
+    def status(self) -> dict[str, int | str]:
+        """What it is and where (for ``medkb stats``)."""
+        ...
+
+    def hnsw_lag(self) -> float | None:
+        """Share of the chunks a graph built offline does not cover yet (None when the backend has no such graph)."""
+        ...
+
+    def flush(self) -> None:
+        """Save what is held in memory."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release connections."""
         ...

@@ -13,6 +13,7 @@ from typing import Any
 
 from kb.errors import MedkbError
 from kb.registry import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
+from kb.vector_backends import VECTOR_STORES
 
 #: Bump when the chunker's behaviour changes, so old indexes are recognised as built differently.
 CHUNKER_VERSION = 1
@@ -48,8 +49,14 @@ class Settings:
     questions of four data sets (``python -m retrieval.evaluation.weights``; see docs/retrieval.md).
     ``mmr`` re-orders the fused results by maximal marginal relevance (``mmr_lambda``: 1 keeps relevance order,
     lower favours evidence from other documents).
+    ``rerank`` re-scores the top ``rerank_candidates`` results with the knowledge base's trained cross-encoder
+    (``medkb train reranker``; see `retrieval.rerank`); searching with it on and no reranker trained is an error.
     ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
     cross-lingual index, searched for questions in another language than the evidence (Chinese over English).
+    ``vector_store`` is where the main vector index lives: ``faiss`` (default; files in the directory), ``chroma``
+    (a Chroma collection in the directory) or ``pgvector`` (table ``pg_table``, named when the knowledge base is
+    created, of the PostgreSQL server at ``dsn``, or of an embedded server in the directory when ``dsn`` is empty);
+    see `kb.vector_backends`. ``medkb reindex --store`` moves an existing knowledge base to another one.
     """
 
     embedder: str = DEFAULT_EMBEDDER
@@ -73,7 +80,12 @@ class Settings:
     question_weight_dense: float = 0.75
     mmr: bool = False
     mmr_lambda: float = 0.5
+    rerank: bool = False
+    rerank_candidates: int = 30
     cross_lingual_embedder: str = CROSS_LINGUAL_EMBEDDER
+    vector_store: str = "faiss"
+    dsn: str = ""
+    pg_table: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -92,6 +104,8 @@ class Settings:
             raise MedkbError(f"hnsw_ef_search={self.hnsw_ef_search}: expected a positive integer")
         if self.retrieval not in RETRIEVAL_MODES:
             raise MedkbError(f"retrieval={self.retrieval!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
+        if self.rerank_candidates < 1:
+            raise MedkbError(f"rerank_candidates={self.rerank_candidates}: expected a positive integer")
         if self.candidates < 1 or self.rrf_k < 1:
             raise MedkbError(f"candidates={self.candidates}, rrf_k={self.rrf_k}: expected positive integers")
         if self.fusion not in FUSION_METHODS:
@@ -104,6 +118,8 @@ class Settings:
                 f"weight_dense={self.weight_dense}, weight_lexical={self.weight_lexical}: expected non-negative "
                 "weights, not both zero"
             )
+        if self.vector_store not in VECTOR_STORES:
+            raise MedkbError(f"vector_store={self.vector_store!r}: expected one of {', '.join(VECTOR_STORES)}")
         if self.batch_size < 1:
             raise MedkbError(f"batch_size={self.batch_size}: expected a positive integer")
 

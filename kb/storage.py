@@ -17,9 +17,11 @@ import numpy as np
 from kb.errors import MedkbError, SettingsMismatch
 from kb.filters import Filters
 from kb.lexical import match_expression
+from kb.protocols import VectorBackend
 from kb.store import DB_NAME, XVECTOR_TABLE, FileState, NewDocument, Store
 from kb.types import Hit
-from kb.vectors import FlatShards, VectorIndex, cross_lingual_shards
+from kb.vector_backends import open_vector_backend
+from kb.vectors import FlatShards, cross_lingual_shards
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ class Storage:
     :attr:`cross_lingual` is that index (flat shards over ``chunk_xvectors``), or None when no encoder is configured
     and the knowledge base holds no cross-lingual vectors. Vectors of one encoder are never mixed with another's:
     configuring a different one than made the stored vectors raises :class:`~kb.errors.SettingsMismatch`.
+
+    :attr:`index` is the main vector index, in the backend ``vector_store`` names (`kb.vector_backends`); the
+    cross-lingual index is always FAISS shards in the directory.
     """
 
     def __init__(
@@ -45,11 +50,27 @@ class Storage:
         index_type: str = "flat",
         ef_search: int = 128,
         cross_lingual: tuple[str, int] | None = None,
+        vector_store: str = "faiss",
+        dsn: str = "",
+        table: str = "",
     ) -> None:
         self.directory = directory
         self.dim = dim
         self.store = Store(directory / DB_NAME, create=create)
-        self.index = VectorIndex(directory, dim, self.store, kind=index_type, ef_search=ef_search)
+        try:
+            self.index: VectorBackend = open_vector_backend(
+                vector_store,
+                directory,
+                dim,
+                self.store,
+                index_type=index_type,
+                ef_search=ef_search,
+                dsn=dsn,
+                table=table,
+            )
+        except BaseException:
+            self.store.close()
+            raise
         legacy = directory / _LEGACY_INDEX
         if legacy.exists():
             log.info("%s: replacing the single-file vector index with shards", directory)
@@ -60,6 +81,7 @@ class Storage:
         try:
             self.configure_cross_lingual(cross_lingual)
         except SettingsMismatch:
+            self.index.close()
             self.store.close()
             raise
 
@@ -84,6 +106,22 @@ class Storage:
                 self.cross_lingual.flush()
             self.cross_model = model
             self.cross_lingual = cross_lingual_shards(self.directory, model[1], self.store) if model else None
+
+    def replace_index(
+        self, *, vector_store: str, index_type: str = "flat", ef_search: int = 128, dsn: str = "", table: str = ""
+    ) -> None:
+        """Close the main vector index and open (empty or stale until :meth:`rebuild_index`) the one described."""
+        self.index.close()
+        self.index = open_vector_backend(
+            vector_store,
+            self.directory,
+            self.dim,
+            self.store,
+            index_type=index_type,
+            ef_search=ef_search,
+            dsn=dsn,
+            table=table,
+        )
 
     def rebuild_index(self) -> int:
         """Rebuild the vector indexes (main and cross-lingual) from the embeddings in SQLite and save them; returns
@@ -176,4 +214,5 @@ class Storage:
 
     def close(self) -> None:
         self.flush()
+        self.index.close()
         self.store.close()

@@ -313,6 +313,19 @@ class Store:
     def document_ids_for_origin(self, origin: str) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT id FROM documents WHERE origin = ?", (origin,))]
 
+    def origins_of(self, doc_ids: Iterable[str]) -> list[str]:
+        """The files the given documents were read from (documents given as objects have none)."""
+        found: set[str] = set()
+        ids = list(doc_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT DISTINCT origin FROM documents WHERE origin IS NOT NULL AND id IN ({marks})", part
+            )
+            found.update(r[0] for r in rows)
+        return sorted(found)
+
     def origins(self) -> list[str]:
         """Every file some stored document or completed-file record came from."""
         rows = self._db.execute("SELECT origin FROM documents WHERE origin IS NOT NULL UNION SELECT path FROM files")

@@ -289,7 +289,10 @@ class _Hnsw:
 
 
 class VectorIndex:
-    """The knowledge base's vector index: flat shards, plus an HNSW graph when ``kind == "hnsw"``."""
+    """The knowledge base's FAISS vector index (the ``faiss`` `kb.protocols.VectorBackend`): flat shards, plus an
+    HNSW graph when ``kind == "hnsw"``."""
+
+    name = "faiss"
 
     def __init__(self, directory: Path, dim: int, store: Store, kind: str = "flat", ef_search: int = 128) -> None:
         if kind not in INDEX_TYPES:
@@ -413,8 +416,11 @@ class VectorIndex:
         newer = int(self.store.chunk_rowids(hnsw.watermark + 1).size)
         return (newer + int(hnsw.deleted.size)) / max(total, 1)
 
+    def close(self) -> None:
+        self.flush()
+
     def status(self) -> dict[str, int | str]:
-        out: dict[str, int | str] = {"index_type": self.kind}
+        out: dict[str, int | str] = {"vector_store": self.name, "index_type": self.kind}
         hnsw = self._load_hnsw()
         if self.kind == "hnsw" and hnsw is None:
             out["hnsw_vectors"] = 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from retrieval.evaluation.datasets import DATASETS, EvalDataset, EvalError, load_beir, load_dataset
 from retrieval.evaluation.metrics import MEASURES, evaluate, per_query
-from retrieval.evaluation.systems import SYSTEMS, document_ranking, run_system
+from retrieval.evaluation.systems import SYSTEMS, document_ranking, open_kb, run_system
 
 __all__ = [
     "DATASETS",
@@ -25,6 +25,7 @@ __all__ = [
     "evaluate",
     "load_beir",
     "load_dataset",
+    "open_kb",
     "per_query",
     "run_system",
 ]

@@ -18,7 +18,16 @@ from kb.settings import Settings
 from retrieval.evaluation import langchain_baseline
 from retrieval.evaluation.datasets import DATASETS, EvalDataset, EvalError, load_beir, load_dataset
 from retrieval.evaluation.metrics import MEASURES, evaluate
-from retrieval.evaluation.systems import DEPTH, SYSTEMS, default_kb_dir, open_kb, run_system
+from retrieval.evaluation.systems import (
+    DEPTH,
+    SYSTEMS,
+    TRAINED_SYSTEMS,
+    default_kb_dir,
+    open_kb,
+    require_trained,
+    run_system,
+    tuned_kb,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +49,8 @@ def add_eval_parser(subparsers: Any) -> Any:
     p.add_argument(
         "--systems",
         default=None,
-        help=f"comma-separated, of {', '.join(SYSTEMS)} (default: all; langchain when its extra is installed)",
+        help=f"comma-separated, of {', '.join(SYSTEMS)} (default: all but {', '.join(TRAINED_SYSTEMS)}, which need "
+        "`medkb train` on the evaluated knowledge base; langchain when its extra is installed)",
     )
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N queries only")
     p.add_argument(
@@ -63,6 +73,11 @@ def add_eval_parser(subparsers: Any) -> Any:
     p.add_argument("--embedder", default=None, help="embedder of the knowledge base (default: settings)")
     p.add_argument("--kb-cache", type=Path, default=None, help="knowledge base directory (default: in the cache)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--print-kb-dir",
+        action="store_true",
+        help="print the knowledge base directory this evaluation uses (to `medkb train` on) and exit",
+    )
     p.set_defaults(func=run_eval)
     return sub
 
@@ -70,7 +85,9 @@ def add_eval_parser(subparsers: Any) -> Any:
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate the systems named in ``args`` and print the results; returns the exit status."""
     if args.systems is None:
-        systems = [s for s in SYSTEMS if s != "langchain" or langchain_baseline.available()]
+        systems = [
+            s for s in SYSTEMS if s not in TRAINED_SYSTEMS and (s != "langchain" or langchain_baseline.available())
+        ]
     else:
         systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -93,21 +110,32 @@ def run_eval(args: argparse.Namespace) -> int:
         from kb.registry import default_cache_dir
 
         directory = default_kb_dir(default_cache_dir(), dataset.name, settings.embedder, args.limit, args.corpus_limit)
+    if args.print_kb_dir:
+        print(directory / "kb")
+        return 0
     kb = open_kb(dataset, directory, settings, args.corpus_limit)
+    tuned = None
     try:
+        require_trained(kb, systems)
+        if "tuned-dense" in systems:
+            tuned = tuned_kb(kb, dataset, directory, args.corpus_limit)
         documents = kb.stats()["documents"]
         results = {}
         for suffix, queries in runs:
             for system in systems:
-                run, seconds = run_system(kb, system, queries.queries)
+                target = tuned if system == "tuned-dense" and tuned is not None else kb
+                run, seconds = run_system(target, system, queries.queries)
                 scores = evaluate(queries.qrels, run)
                 scores["qps"] = len(queries.queries) / seconds if seconds > 0 else 0.0
                 results[system + suffix] = {name: round(value, 4) for name, value in scores.items()}
                 log.info("%s: %s", system + suffix, results[system + suffix])
     finally:
         kb.close()
+        if tuned is not None:
+            tuned.close()
     out = {
         "dataset": dataset.name,
+        "kb": str(directory / "kb"),
         "split": dataset.split,
         "queries": len(runs[0][1].queries),
         "documents": documents,
@@ -131,10 +159,10 @@ def _table(out: dict[str, Any]) -> str:
     columns = [*MEASURES, "qps"]
     lines = [
         f"{out['dataset']} ({out['split']}): {out['queries']} queries, {out['documents']} documents",
-        f"{'system':<8}" + "".join(f"{c:>12}" for c in columns),
+        f"{'system':<14}" + "".join(f"{c:>12}" for c in columns),
     ]
     for system, scores in out["systems"].items():
         lines.append(
-            f"{system:<8}" + "".join(f"{scores[c]:>12.4f}" if c != "qps" else f"{scores[c]:>12.1f}" for c in columns)
+            f"{system:<14}" + "".join(f"{scores[c]:>12.4f}" if c != "qps" else f"{scores[c]:>12.1f}" for c in columns)
         )
     return "\n".join(lines)

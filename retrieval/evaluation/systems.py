@@ -6,6 +6,12 @@ top-100 lexical chunk ids, done here rather than by the knowledge base, so that 
 settings configure it) can be compared against the textbook method. ``langchain`` is LangChain's EnsembleRetriever
 of BM25Retriever + FAISS, equal weights, over the same chunks and stored vectors (see `langchain_baseline`; it needs
 the ``eval`` extra).
+
+Two systems need models trained on the evaluated knowledge base's own corpus (``medkb train``; never on the
+questions) and are run only when named: ``hybrid+rerank`` is ``hybrid`` with its top ``Settings.rerank_candidates``
+re-scored by the trained cross-encoder; ``tuned-dense`` is dense search with the trained embedder, over a second
+knowledge base built from the same corpus with that embedder (`tuned_kb`), cached beside the first one under a hash
+of the model's weights, so a retrained model is never searched with stale vectors.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ import re
 import shutil
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from kb.knowledge_base import KnowledgeBase
 from kb.manifest import EMBEDDING_TEXT_VERSION
+from kb.registry import file_sha256
 from kb.settings import Settings
 from kb.types import Hit
 from retrieval.evaluation.datasets import EvalDataset, EvalError
@@ -30,7 +38,17 @@ from retrieval.fusion import reciprocal_rank_fusion
 log = logging.getLogger(__name__)
 
 #: System name -> ``KnowledgeBase.search`` mode (``rrf`` is fused here, ``langchain`` built by LangChain).
-SYSTEMS = {"bm25": "lexical", "dense": "dense", "hybrid": "hybrid", "rrf": None, "langchain": None}
+SYSTEMS = {
+    "bm25": "lexical",
+    "dense": "dense",
+    "hybrid": "hybrid",
+    "rrf": None,
+    "langchain": None,
+    "hybrid+rerank": None,
+    "tuned-dense": "dense",
+}
+#: Systems that need a model trained on the evaluated knowledge base: system -> model kind (``medkb train KIND``).
+TRAINED_SYSTEMS = {"hybrid+rerank": "reranker", "tuned-dense": "embedder"}
 DEPTH = 100
 RRF_K = 60
 _BUILT = "built.json"
@@ -54,6 +72,8 @@ def search(kb: KnowledgeBase, system: str, query: str, depth: int = DEPTH) -> li
         return kb.search(query, depth, mode=mode)
     if system == "langchain":
         return langchain_search(kb, query, depth)
+    if system == "hybrid+rerank":
+        return kb.search(query, depth, mode="hybrid", rerank=True)
     dense_ids, _ = kb.storage.dense(kb.embedder.embed_query(query), depth)
     lexical_ids, _ = kb.storage.lexical(query, depth)
     fused = reciprocal_rank_fusion([dense_ids.tolist(), lexical_ids.tolist()], k=RRF_K)[:depth]
@@ -117,3 +137,30 @@ def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_li
     except BaseException:
         kb.close()
         raise
+
+
+def require_trained(kb: KnowledgeBase, systems: Iterable[str]) -> None:
+    """Raise EvalError naming the ``medkb train`` command for each system in ``systems`` whose model the knowledge
+    base lacks."""
+    missing = [
+        f"{system} needs `medkb train {kind} --kb {kb.directory}`"
+        for system in systems
+        if (kind := TRAINED_SYSTEMS.get(system)) and kb.manifest.trained_path(kb.directory, kind) is None
+    ]
+    if missing:
+        raise EvalError("no trained model for " + "; ".join(missing) + " (it trains on the corpus, not the questions)")
+
+
+def tuned_kb(kb: KnowledgeBase, dataset: EvalDataset, directory: Path, corpus_limit: int | None) -> KnowledgeBase:
+    """The knowledge base of the same corpus embedded by ``kb``'s trained embedder, in
+    ``directory/tuned-<weights hash>/kb`` (built once, through the normal ingestion path)."""
+    path = kb.manifest.trained_path(kb.directory, "embedder")
+    if path is None:
+        require_trained(kb, ["tuned-dense"])
+    assert path is not None
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise EvalError(f"{path}: no model.safetensors; train it again with `medkb train embedder --kb {kb.directory}`")
+    tag = file_sha256(weights)[:12]
+    settings = replace(kb.settings, embedder=str(path.resolve()), cross_lingual_embedder="")
+    return open_kb(dataset, directory / f"tuned-{tag}", settings, corpus_limit)

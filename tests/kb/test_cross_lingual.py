@@ -275,5 +275,5 @@ def test_backfill_fills_exactly_the_chunks_stored_without_a_vector(
     assert "cross-lingual vectors: 6 of 6 chunks (1 added)" in capsys.readouterr().out
     assert main(["reindex", "--kb", str(tmp_path / "kb"), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "rebuilt flat vector index: 6 vectors" in out and "6 of 6 chunks (0 added)" in out
+    assert "rebuilt faiss (flat) vector index: 6 vectors" in out and "6 of 6 chunks (0 added)" in out
     assert main(["check", "--kb", str(tmp_path / "kb")]) == 0

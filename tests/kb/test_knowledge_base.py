@@ -196,3 +196,31 @@ def test_a_crash_loses_only_the_batch_in_flight(tmp_path: Path) -> None:
         report = again.ingest(docs)
         assert (report.added, report.unchanged) == (3, 2)
         assert again.stats()["documents"] == 5
+
+
+def test_chunk_vectors_are_the_stored_embeddings(tmp_path: Path, docs_dir: Path) -> None:
+    with _kb(tmp_path / "kb") as kb:
+        assert kb.chunk_vectors()[0] == []
+        kb.ingest([docs_dir])
+        chunks, vectors = kb.chunk_vectors()
+        assert len(chunks) == vectors.shape[0] == kb.stats()["chunks"]
+        assert vectors.shape[1] == kb.embedder.dim
+        hit = kb.search("penicillin allergy amoxicillin", k=1, mode="dense")[0]
+        row = [c.chunk_id for c in chunks].index(hit.chunk_id)
+        query = kb.embedder.embed_query("penicillin allergy amoxicillin")
+        assert float(vectors[row] @ query) == pytest.approx(hit.score, abs=1e-5)
+
+
+def test_a_crash_while_committing_a_file_is_not_recorded_as_that_files_failure(tmp_path: Path) -> None:
+    lines = [f'{{"text": "Note {i} about asthma and inhalers.", "title": "Note {i}"}}' for i in range(6)]
+    (tmp_path / "notes.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", batch_size=1), embedder=_FailingEmbedder(3))
+    with pytest.raises(RuntimeError, match="crashed"):
+        kb.ingest([tmp_path / "notes.jsonl"])
+    assert kb.failures() == []
+    kb.close()
+    with KnowledgeBase.open(tmp_path / "kb") as again:
+        assert again.stats()["documents"] == 2
+        report = again.ingest([tmp_path / "notes.jsonl"])
+        assert (report.added, report.unchanged, report.failed) == (4, 2, 0)
+        assert again.stats()["documents"] == 6 and again.check() == []

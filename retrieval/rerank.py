@@ -1,0 +1,74 @@
+"""Re-scoring first-stage hits with a trained cross-encoder (``medkb train reranker``; ``search --rerank``).
+
+A cross-encoder reads the question and a passage together, so it can weigh evidence a bi-encoder or BM25 score
+misses, at the cost of one model pass per (question, passage): it is run over the top ``Settings.rerank_candidates``
+first-stage hits only, and the hits below keep their first-stage order.
+
+Example::
+
+    reranker = CrossEncoderReranker(Path("my-kb/models/reranker/model"))
+    hits = rerank(reranker, "metformin and lactic acidosis", hits, candidates=30)
+    hits[0].scores["rerank"]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.errors import MedkbError
+from kb.types import Hit
+
+log = logging.getLogger(__name__)
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers cross-encoder from a local directory; loads on first use, construction is free."""
+
+    def __init__(self, path: Path, *, batch_size: int = 32, max_length: int | None = None) -> None:
+        self.path = path
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            if not self.path.is_dir():
+                raise MedkbError(f"reranker {self.path}: no such model directory; train it with `medkb train reranker`")
+            from sentence_transformers.cross_encoder import CrossEncoder
+
+            log.info("loading reranker from %s", self.path)
+            self._model = CrossEncoder(str(self.path), device="cpu", local_files_only=True, max_length=self.max_length)
+        return self._model
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        """One relevance logit per passage for ``query`` (higher is more relevant)."""
+        if not passages:
+            return np.zeros(0, dtype=np.float32)
+        scores = self._load().predict(
+            [(query, p) for p in passages], batch_size=self.batch_size, show_progress_bar=False
+        )
+        return np.asarray(scores, dtype=np.float32).reshape(-1)
+
+
+def passage_of(hit: Hit) -> str:
+    """The text the reranker reads for a hit: its document title on the first line, then the chunk (as trained:
+    `retrieval.training.pairs.passage`)."""
+    return f"{hit.title}\n{hit.text}" if hit.title else hit.text
+
+
+def rerank(reranker: CrossEncoderReranker, query: str, hits: Sequence[Hit], candidates: int) -> list[Hit]:
+    """``hits`` with the first ``candidates`` re-ordered by the cross-encoder; those gain ``scores["rerank"]`` and
+    take it as ``score``, the rest keep their order and scores below them; ranks are renumbered."""
+    head, tail = list(hits[:candidates]), list(hits[candidates:])
+    scores = reranker.score(query, [passage_of(hit) for hit in head])
+    order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
+    ranked = [
+        replace(head[i], score=float(scores[i]), scores={**head[i].scores, "rerank": float(scores[i])}) for i in order
+    ]
+    return [replace(hit, rank=rank) for rank, hit in enumerate([*ranked, *tail], start=1)]
