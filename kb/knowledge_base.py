@@ -139,6 +139,9 @@ class KnowledgeBase:
                 f"embedder {embedder.name!r} given, but {directory} was built with {manifest.settings.embedder!r}"
             )
         chosen = settings or manifest.settings
+        # where the vectors are is the knowledge base's, not the session's (`reindex` moves them)
+        built = manifest.settings
+        chosen = replace(chosen, vector_store=built.vector_store, pg_table=built.pg_table, index_type=built.index_type)
         embedder = embedder or make_embedder(
             manifest.settings.embedder, batch_size=chosen.batch_size, backend=chosen.embedder_backend
         )
