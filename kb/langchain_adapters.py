@@ -28,7 +28,7 @@ from kb.filters import Filters
 from kb.knowledge_base import FilterSpec, KnowledgeBase
 from kb.protocols import Embedder
 from kb.settings import Settings
-from kb.types import IDENTIFIER_KEYS, Document, Hit, content_hash
+from kb.types import Document, Hit, content_hash
 
 #: The extra that installs what this module needs.
 EXTRA = "langchain"
@@ -68,22 +68,9 @@ def hit_to_document(hit: Hit) -> LCDocument:
     (per retriever: ``dense`` cosine, ``lexical`` BM25, ...) and ``document_metadata`` (everything the document
     was stored with; kept apart because its keys, ``source`` among them, may clash with the provenance keys).
     """
-    metadata: dict[str, Any] = {
-        "chunk_id": hit.chunk_id,
-        "doc_id": hit.doc_id,
-        "title": hit.title,
-        "source": hit.source,
-        "section": hit.section,
-        "start": hit.start,
-        "end": hit.end,
-        "page": hit.page,
-    }
-    for key in IDENTIFIER_KEYS:
-        metadata[key] = hit.identifier(key)
-    metadata["published"] = hit.metadata.get("published")
-    metadata["score"] = float(hit.score)
+    metadata = {key: value for key, value in hit.to_dict().items() if key != "text"}
+    metadata["score"] = float(hit.score)  # unrounded
     metadata["scores"] = {name: float(value) for name, value in hit.scores.items()}
-    metadata["rank"] = hit.rank
     # Read back from SQLite's JSON column, so already JSON-serialisable; copied so callers cannot edit the hit.
     metadata["document_metadata"] = dict(hit.metadata)
     return LCDocument(page_content=hit.text, metadata=metadata, id=hit.chunk_id)
