@@ -40,8 +40,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ingest.chunking import Chunker
 from ingest.pipeline import (
     IngestAborted,
@@ -51,7 +49,7 @@ from ingest.pipeline import (
     Prepared,
     Step,
     Transform,
-    embedding_text,
+    embed_chunks,
 )
 from ingest.readers import Deletion, Reader, ReadItem, RecordError, reader_for
 from kb.errors import MedkbError, ReaderError
@@ -172,25 +170,15 @@ def _embedded(
 ) -> list[Prepared | RecordError | Deletion]:
     """``items`` with every chunked document embedded, one pass per encoder over all of the file's chunks."""
     docs = [item for item in items if isinstance(item, tuple)]
-    texts = [embedding_text(doc.title, c.section, c.text, version) for doc, chunks in docs for c in chunks]
-    vectors = _embed(main, texts)
-    xvectors = _embed(cross, texts) if cross is not None else None
+    embedded = iter(embed_chunks(docs, version, main, cross, slice_size=_EMBED_SLICE))
     out: list[Prepared | RecordError | Deletion] = []
-    offset = 0
     for item in items:
-        if not isinstance(item, tuple):
+        if isinstance(item, tuple):
+            vectors, xvectors = next(embedded)
+            out.append(Prepared(item[0], item[1], vectors, xvectors))
+        else:
             out.append(item)
-            continue
-        doc, chunks = item
-        part = slice(offset, offset + len(chunks))
-        out.append(Prepared(doc, chunks, vectors[part], None if xvectors is None else xvectors[part]))
-        offset += len(chunks)
     return out
-
-
-def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
-    parts = [embedder.embed_documents(texts[i : i + _EMBED_SLICE]) for i in range(0, len(texts), _EMBED_SLICE)]
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
 
 
 def _worker_embedder(recipe: EmbedderRecipe) -> Embedder:

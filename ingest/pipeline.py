@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -421,18 +421,41 @@ class Ingestor:
         came, the others embedded here, in one call per encoder."""
         found = dict(pending.vectors)
         todo = [(doc_id, doc, chunks) for doc_id, (doc, chunks, _) in pending.docs.items() if doc_id not in found]
-        version = self.embedding_text
-        texts = [embedding_text(doc.title, c.section, c.text, version) for _, doc, chunks in todo for c in chunks]
-        if not texts:
-            return found
-        vectors = self.embedder.embed_documents(texts)
-        xvectors = self.cross_embedder.embed_documents(texts) if self.cross_embedder else None
-        offset = 0
-        for doc_id, _, chunks in todo:
-            part = slice(offset, offset + len(chunks))
-            found[doc_id] = (vectors[part], None if xvectors is None else xvectors[part])
-            offset += len(chunks)
+        embedded = embed_chunks(
+            [(doc, chunks) for _, doc, chunks in todo], self.embedding_text, self.embedder, self.cross_embedder
+        )
+        for (doc_id, _, _), pair in zip(todo, embedded, strict=True):
+            found[doc_id] = pair
         return found
+
+
+def embed_chunks(
+    docs: Sequence[tuple[Document, Sequence[Chunk]]],
+    version: int,
+    embedder: Embedder,
+    cross_embedder: Embedder | None = None,
+    *,
+    slice_size: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """For each (document, chunks), the vectors of its chunks' :func:`embedding_text` and their cross-lingual
+    vectors (None without ``cross_embedder``): one pass per encoder over all the chunks, in calls of at most
+    ``slice_size`` texts (all at once when None)."""
+    texts = [embedding_text(doc.title, c.section, c.text, version) for doc, chunks in docs for c in chunks]
+    vectors = _embed_texts(embedder, texts, slice_size)
+    xvectors = _embed_texts(cross_embedder, texts, slice_size) if cross_embedder is not None else None
+    out: list[tuple[np.ndarray, np.ndarray | None]] = []
+    offset = 0
+    for _, chunks in docs:
+        part = slice(offset, offset + len(chunks))
+        out.append((vectors[part], None if xvectors is None else xvectors[part]))
+        offset += len(chunks)
+    return out
+
+
+def _embed_texts(embedder: Embedder, texts: list[str], slice_size: int | None) -> np.ndarray:
+    step = slice_size or max(len(texts), 1)
+    parts = [embedder.embed_documents(texts[i : i + step]) for i in range(0, len(texts), step)]
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
 
 
 def embedding_text(title: str, section: str, text: str, version: int = EMBEDDING_TEXT_VERSION) -> str:

@@ -97,8 +97,7 @@ class KnowledgeBase:
             settings.embedder, batch_size=settings.batch_size, backend=settings.embedder_backend
         )
         settings, cross_embedder = _cross_lingual(settings, cross_embedder)
-        if settings.vector_store == "pgvector" and not settings.pg_table:
-            settings = replace(settings, pg_table=f"medkb_{uuid.uuid4().hex[:16]}")
+        settings = _with_pg_table(settings)
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(settings=settings, embedder_dim=embedder.dim)
         storage = Storage(
@@ -525,9 +524,7 @@ class KnowledgeBase:
         changes = {k: v for k, v in wanted.items() if v is not None and v != getattr(current, k)}
         if not changes:
             return self.storage.rebuild_index()
-        moved = replace(current, **changes)
-        if moved.vector_store == "pgvector" and not moved.pg_table:
-            moved = replace(moved, pg_table=f"medkb_{uuid.uuid4().hex[:16]}")
+        moved = _with_pg_table(replace(current, **changes))
         self.storage.replace_index(
             index_type=moved.index_type, ef_search=self.settings.hnsw_ef_search, **_backend(moved, moved.dsn)
         )
@@ -561,6 +558,13 @@ class KnowledgeBase:
     def check(self) -> list[str]:
         """Differences between ``kb.sqlite`` and the derived indexes (empty when consistent)."""
         return self.storage.check()
+
+
+def _with_pg_table(settings: Settings) -> Settings:
+    """``settings`` with a table of its own named, when its vectors go to pgvector and none is named yet."""
+    if settings.vector_store == "pgvector" and not settings.pg_table:
+        return replace(settings, pg_table=f"medkb_{uuid.uuid4().hex[:16]}")
+    return settings
 
 
 def _backend(settings: Settings, dsn: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from kb.errors import MedkbError
 from kb.types import Hit
+from retrieval.training.pairs import passage
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,8 @@ class CrossEncoderReranker:
 
 
 def passage_of(hit: Hit) -> str:
-    """The text the reranker reads for a hit: its document title on the first line, then the chunk (as trained:
-    `retrieval.training.pairs.passage`)."""
-    return f"{hit.title}\n{hit.text}" if hit.title else hit.text
+    """The text the reranker reads for a hit: its document title on the first line, then the chunk, as trained."""
+    return passage(hit.title, hit.text)
 
 
 def rerank(reranker: CrossEncoderReranker, query: str, hits: Sequence[Hit], candidates: int) -> list[Hit]:
