@@ -2,6 +2,7 @@
 filters of every selectivity; target: hybrid p95 under 100 ms on 2 cores.
 
     python benchmarks/search.py [--kb-dir benchmarks/results/search-kb] [--queries 300 200] [--build-only]
+                                [--index flat|hnsw]
 
 The knowledge base holds real text only, ingested through the normal path (``KnowledgeBase.ingest_corpus`` for
 the MedQuAD, SciFact and PubMedQA corpora of ``../shared/data``, ``KnowledgeBase.ingest`` for the BioASQ gold
@@ -13,7 +14,8 @@ minutes on 2 cores) and reused while ``built.json`` beside it matches what this 
 Queries are the first 300 MedQuAD DEV questions and the first 200 SciFact DEV claims. After a warm-up, every query
 is timed (wall clock, one at a time) through ``kb.search(query, 10, filters, mode=...)``. A component breakdown
 of hybrid search (embedding, filter ids, dense, lexical, fusion and hit rows) and a look at the slowest lexical
-queries say where the time goes. Writes ``benchmarks/results/search.json``.
+queries say where the time goes. Writes ``benchmarks/results/search.json``, or ``search-hnsw.json`` for an HNSW
+index (``--index hnsw`` re-indexes the knowledge base first; ``--index flat`` goes back).
 """
 
 from __future__ import annotations
@@ -340,6 +342,12 @@ def main() -> None:
     parser.add_argument("--kb-dir", type=Path, default=RESULTS / "search-kb")
     parser.add_argument("--queries", type=int, nargs=2, default=[300, 200], metavar=("MEDQUAD", "SCIFACT"))
     parser.add_argument("--build-only", action="store_true", help="build (or check) the knowledge base and stop")
+    parser.add_argument(
+        "--index",
+        choices=("flat", "hnsw"),
+        default=None,
+        help="vector index to time; the knowledge base is re-indexed to it first when it has another (default: keep)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
 
@@ -352,6 +360,10 @@ def main() -> None:
         log.info("knowledge base: %d documents, %d chunks", stats["documents"], stats["chunks"])
         if args.build_only:
             return
+        if args.index and args.index != stats.get("index_type"):
+            log.info("re-indexing to %s", args.index)
+            kb.reindex(index_type=args.index)
+            stats = kb.stats()
         queries = _queries(*args.queries)
         load_before = os.getloadavg()
         modes = {}
@@ -404,7 +416,8 @@ def main() -> None:
         "filter_ids_anatomy": filter_ids,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "search.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    name = "search.json" if stats.get("index_type") == "flat" else f"search-{stats.get('index_type')}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
     print(f"{stats['chunks']} chunks, {stats['documents']} documents, {os.cpu_count()} CPUs, k={K}")
     print(f"{'search':<66} {'p50 ms':>7} {'p95 ms':>7} {'mean ms':>7}  <k")

@@ -414,9 +414,11 @@ class Store:
 
     def _filtered_lexical(self, expression: str, k: int, filters: Filters) -> list[tuple[int, float]]:
         """BM25 top ``k`` among the chunks passing ``filters``. When the filter passes enough chunks that the
-        unfiltered top `_PREFIX_MAX` is expected to hold ``2k`` of them, that prefix (no join) is filtered by the
-        chunk ids of `matching_ids`: exact, since any passing chunk outside the prefix scores below every chunk in
-        it. Otherwise, or when the prefix holds fewer than ``k``, the filter is joined into the FTS5 query."""
+        unfiltered top `_PREFIX_MAX` is expected to hold ``2k`` of them, that prefix is filtered by the chunk ids of
+        `matching_ids`: exact, since any passing chunk outside the prefix scores below every chunk in it. Otherwise,
+        or when the prefix holds fewer than ``k``, every match is read unsorted and filtered the same way. (Joining
+        the filter into the FTS5 query instead was up to 7 times slower at the tail: SQLite evaluates the join for
+        every match before it sorts; ``benchmarks/search.py``.)"""
         allowed = self.matching_ids(filters)
         if not allowed.size:
             return []
@@ -428,17 +430,18 @@ class Store:
                 " LIMIT ?",
                 [expression, depth],
             ).fetchall()
-            position = np.searchsorted(allowed, [r[0] for r in rows]) if rows else np.zeros(0, np.int64)
-            kept = [r for r, i in zip(rows, position, strict=True) if i < allowed.size and allowed[i] == r[0]]
+            kept = [row for row, passes in zip(rows, _members(allowed, [r[0] for r in rows]), strict=True) if passes]
             if len(kept) >= k or len(rows) < depth:  # enough, or the prefix was every match there is
                 return kept[:k]
-        where, params = filters.to_sql()
-        return self._db.execute(
-            "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts"
-            " JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.doc_id"
-            f" WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts) LIMIT ?",
-            [expression, *params, k],
+        rows = self._db.execute(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?", [expression]
         ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        scores = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+        passing = _members(allowed, ids)
+        ids, scores = ids[passing], scores[passing]
+        top = np.lexsort((ids, -scores))[:k]  # best score first; ties by row id
+        return [(int(ids[i]), float(scores[i])) for i in top]
 
     def chunk_table_state(self) -> tuple[int, int]:
         """(largest chunk row id, number of chunks): changes whenever chunks are added or deleted."""
@@ -798,3 +801,12 @@ def _normalise_date(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text[:10] if text[:4].isdigit() else None
+
+
+def _members(sorted_ids: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Boolean mask: which of ``ids`` are in ``sorted_ids`` (ascending)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if not ids.size or not sorted_ids.size:
+        return np.zeros(ids.size, dtype=bool)
+    position = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
+    return sorted_ids[position] == ids

@@ -10,6 +10,8 @@ import pytest
 from generation.base import EchoGenerator
 from kb import Document, KnowledgeBase, Settings
 from kb.errors import InvalidFilter, KnowledgeBaseExists, KnowledgeBaseNotFound, SettingsMismatch
+from kb.filters import Filters
+from kb.lexical import match_expression
 from kb.vectors import VECTOR_DIR
 
 FAKE = Settings(embedder="hashing")
@@ -95,11 +97,11 @@ def test_remembered_filter_results_follow_every_change(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("k", [3, 20, 40])
-def test_filtered_bm25_is_the_same_by_prefix_or_by_join(
+def test_filtered_bm25_by_prefix_or_by_full_scan_is_the_joined_query(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int
 ) -> None:
-    """Filtered lexical search reads an unfiltered BM25 prefix when the filter passes many chunks; its answer is the
-    one the filter joined into the query gives."""
+    """Filtered lexical search reads an unfiltered BM25 prefix when the filter passes many chunks, and every match
+    otherwise; both answers are the one the filter joined into the FTS5 query gives."""
     from kb import store as store_module
 
     docs = [
@@ -116,9 +118,17 @@ def test_filtered_bm25_is_the_same_by_prefix_or_by_join(
         by_prefix = kb.search("hypertension", k=k, filters={"journal": "B"}, mode="lexical")
         monkeypatch.setattr(store_module, "_PREFIX_MAX", 0)
         kb.storage.store.clear_filter_cache()
-        by_join = kb.search("hypertension", k=k, filters={"journal": "B"}, mode="lexical")
+        by_scan = kb.search("hypertension", k=k, filters={"journal": "B"}, mode="lexical")
+        where, params = Filters.from_mapping({"journal": "B"}).to_sql()
+        joined = kb.storage.store._db.execute(
+            "SELECT -bm25(chunks_fts) FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
+            f" JOIN documents d ON d.id = c.doc_id WHERE chunks_fts MATCH ? AND {where}"
+            " ORDER BY bm25(chunks_fts) LIMIT ?",
+            [match_expression("hypertension"), *params, k],
+        ).fetchall()
     assert len(by_prefix) == k and all(h.metadata["journal"] == "B" for h in by_prefix)
-    assert [h.score for h in by_prefix] == [h.score for h in by_join]
+    assert [h.score for h in by_prefix] == [h.score for h in by_scan]
+    assert [h.score for h in by_scan] == pytest.approx([r[0] for r in joined], rel=1e-6)
 
 
 def test_changed_document_replaces_old_chunks(tmp_path: Path, docs_dir: Path) -> None:
