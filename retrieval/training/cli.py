@@ -34,7 +34,7 @@ def add_train_parser(subparsers: Any) -> Any:
         )
         p.add_argument("--kb", required=True, type=_path, help="knowledge base directory")
         p.add_argument("--epochs", type=int, default=1)
-        p.add_argument("--batch-size", type=int, default=None, help="default: 32 pairs (embedder), 8 pairs (reranker)")
+        p.add_argument("--batch-size", type=int, default=None, help="default: 32 (embedder), 16 (reranker)")
         p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default 3e-5)")
         p.add_argument(
             "--max-pairs", type=int, default=None, help="training pairs at most (default 2000 embedder, 1000 reranker)"

@@ -3,8 +3,7 @@
 Both start from the same local sentence-transformers weights (the bundled all-MiniLM-L6-v2 by default; never a
 hub). The embedder learns with MultipleNegativesRankingLoss over (anchor, positive, hard negative) columns: every
 other positive and negative of the batch is a negative too. The reranker is a cross-encoder (one logit) over
-(anchor, passage), trained listwise: a softmax over each anchor's positive, its mined hard negatives and another
-pair's positive.
+(anchor, passage), trained with binary cross-entropy on positives (1) and mined hard negatives (0).
 
 Example::
 
@@ -128,41 +127,32 @@ def embedder_task(
     return TrainingTask(model, loss, evaluate, SELECTION_METRIC, save)
 
 
+def reranker_examples(pairs: Sequence[TrainingPair]) -> list[tuple[str, str, float, str]]:
+    """(anchor, passage, label, document id) examples: each pair's positive (1) and each of its negatives (0)."""
+    out = []
+    for pair in pairs:
+        out.append((pair.anchor, pair.positive, 1.0, pair.doc_id))
+        out.extend((pair.anchor, negative, 0.0, pair.doc_id) for negative in pair.negatives)
+    return out
+
+
 def reranker_task(
     base: Path, validation: Sequence[TrainingPair], *, max_length: int = 256, seed: int = 42
-) -> TrainingTask[TrainingPair]:
-    """A cross-encoder initialised from ``base`` with its loss (`listwise_loss`) and its validation (each held-out
-    anchor's candidates re-ranked)."""
+) -> TrainingTask[tuple[str, str, float, str]]:
+    """A cross-encoder initialised from ``base`` with its loss (binary cross-entropy on the logit) and its
+    validation (each held-out anchor's candidates re-ranked)."""
+    import torch
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
     model = load_cross_encoder(base, max_length)
+    bce = BinaryCrossEntropyLoss(model)
     data = held_out(validation, seed)
 
-    def loss(batch: Sequence[TrainingPair]) -> Any:
-        return listwise_loss(model, batch)
+    def loss(batch: Sequence[tuple[str, str, float, str]]) -> Any:
+        labels = torch.tensor([label for _, _, label, _ in batch])
+        return bce([[a for a, _, _, _ in batch], [p for _, p, _, _ in batch]], labels)
 
     def evaluate() -> dict[str, float]:
         return rerank_metrics(data, lambda pairs: model.predict(pairs, batch_size=32, show_progress_bar=False))
 
     return TrainingTask(model, loss, evaluate, SELECTION_METRIC, lambda path: model.save(str(path)))
-
-
-def listwise_loss(model: Any, batch: Sequence[TrainingPair]) -> Any:
-    """Softmax cross-entropy of each anchor's positive against its own candidates: its hard negatives and the next
-    pair's positive (an in-batch negative; the loop never puts two pairs of one document in a batch). Ranking the
-    positive first among an anchor's candidates is what reranking asks of the model, and it learns that faster than
-    labelling each (anchor, passage) 1 or 0 on its own."""
-    import torch
-    from sentence_transformers.util import batch_to_device
-
-    groups = [
-        [pair.positive, *pair.negatives, *([batch[(i + 1) % len(batch)].positive] if len(batch) > 1 else [])]
-        for i, pair in enumerate(batch)
-    ]
-    texts = [(pair.anchor, passage) for pair, group in zip(batch, groups, strict=True) for passage in group]
-    features = batch_to_device(model.preprocess(texts), model.device)
-    logits = model(features)["scores"].view(-1)
-    losses, start = [], 0
-    for group in groups:
-        scores = logits[start : start + len(group)].unsqueeze(0)
-        losses.append(torch.nn.functional.cross_entropy(scores, torch.zeros(1, dtype=torch.long)))
-        start += len(group)
-    return torch.stack(losses).mean()

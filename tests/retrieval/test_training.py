@@ -20,7 +20,6 @@ from retrieval.training import loop
 from retrieval.training.pairs import (
     Corpus,
     CorpusChunk,
-    TrainingPair,
     build_pairs,
     document_split,
     mine_negatives,
@@ -201,52 +200,6 @@ def test_batches_never_hold_two_examples_of_one_document() -> None:
     examples = [(f"doc{i % 5}", i) for i in range(40)]
     for batch in loop.epoch_batches(examples, 0, loop.LoopConfig(batch_size=4), group=lambda e: e[0]):
         assert len({doc for doc, _ in batch}) == len(batch)
-
-
-class _ScoreTable:
-    """A stand-in cross-encoder whose score of (anchor, passage) is looked up in a table, with gradients."""
-
-    device = "cpu"
-
-    def __init__(self, scores: dict[tuple[str, str], float]) -> None:
-        import torch
-
-        self.scores = scores
-        self.seen: list[tuple[str, str]] = []
-        self.weight = torch.ones(1, requires_grad=True)
-
-    def preprocess(self, pairs: list[tuple[str, str]]) -> dict[str, object]:
-        self.seen = list(pairs)
-        return {}
-
-    def __call__(self, features: dict[str, object]) -> dict[str, object]:
-        import torch
-
-        return {"scores": self.weight * torch.tensor([self.scores.get(p, 0.0) for p in self.seen])}
-
-
-def test_listwise_loss_ranks_each_anchor_against_its_negatives_and_another_positive() -> None:
-    from retrieval.training.models import listwise_loss
-
-    batch = [
-        TrainingPair("a1", "p1", "d1", "sentence", ("n1",)),
-        TrainingPair("a2", "p2", "d2", "sentence", ("n2", "m2")),
-    ]
-    right = _ScoreTable({("a1", "p1"): 5.0, ("a2", "p2"): 5.0})
-    wrong = _ScoreTable({("a1", "n1"): 5.0, ("a2", "p1"): 5.0})
-    good, bad = listwise_loss(right, batch), listwise_loss(wrong, batch)
-    assert wrong.seen == [
-        ("a1", "p1"),
-        ("a1", "n1"),
-        ("a1", "p2"),
-        ("a2", "p2"),
-        ("a2", "n2"),
-        ("a2", "m2"),
-        ("a2", "p1"),
-    ]
-    assert float(good) < 0.05 < 4.0 < float(bad)
-    bad.backward()
-    assert wrong.weight.grad is not None and float(wrong.weight.grad) > 0  # lowering the wrong scores lowers it
 
 
 # -- tiny real runs ---------------------------------------------------------------------------------------------------
