@@ -598,10 +598,10 @@ class Store:
         """FAISS ids of the chunks whose documents pass ``filters`` (read-only; ascending).
 
         The filter is evaluated once per document; the passing documents' chunks come from a map of every chunk to
-        its document, read once per state of the knowledge base (a filter that passes half of 111,000 chunks
-        resolved in 79 ms through the ``chunks_doc`` index, in a third of that through the map:
-        ``benchmarks/search.py``). The last few answers are kept until the knowledge base changes (a write on this
-        connection, or a commit by another: ``PRAGMA data_version``), since a session usually repeats its filters.
+        its document, read once per state of the knowledge base (a filter that passes half of 111,000 chunks took
+        77 ms through the ``chunks_doc`` index, 44 ms through the map: ``benchmarks/search.py``). The last few
+        answers are kept until the knowledge base changes (a write on this connection, or a commit by another:
+        ``PRAGMA data_version``), since a session usually repeats its filters.
         """
         where, params = filters.to_sql()
         key = (where, tuple(params))
@@ -636,9 +636,9 @@ class Store:
         return self._chunk_documents
 
     def clear_filter_cache(self) -> None:
-        """Forget the chunk ids of recent filters (`matching_ids` then reads them again)."""
+        """Forget the chunk ids of recent filters (`matching_ids` then reads them again). The chunk -> document
+        map stays: it depends on the knowledge base's state only, and is read again whenever that changes."""
         self._filter_cache.clear()
-        self._chunk_documents = None
 
     def hits(
         self,
