@@ -196,6 +196,22 @@ def test_loop_is_deterministic_and_resumes_exactly(tmp_path: Path) -> None:
     assert resumed.losses == first.losses
 
 
+def test_validation_metrics_of_known_rankings() -> None:
+    from retrieval.training.validation import ranking_metrics
+
+    first = (0, {0: 0.1, 1: 0.9, 2: 0.5})  # relevant passage third
+    second = (1, {0: 0.2, 1: 0.8})  # relevant first
+    beyond = (0, {0: 0.0, **{i: 1.0 + i for i in range(1, 12)}})  # relevant twelfth: outside the top 10
+    metrics = ranking_metrics([first, second, beyond])
+    assert metrics["ndcg@10"] == pytest.approx((0.5 + 1) / 3, abs=1e-4)
+    assert metrics["mrr@10"] == pytest.approx((1 / 3 + 1) / 3, abs=1e-4)
+    assert (metrics["recall@1"], metrics["recall@10"]) == (
+        pytest.approx(1 / 3, abs=1e-4),
+        pytest.approx(2 / 3, abs=1e-4),
+    )
+    assert ranking_metrics([]) == {"ndcg@10": 0.0, "mrr@10": 0.0, "recall@1": 0.0, "recall@10": 0.0}
+
+
 def test_batches_never_hold_two_examples_of_one_document() -> None:
     examples = [(f"doc{i % 5}", i) for i in range(40)]
     for batch in loop.epoch_batches(examples, 0, loop.LoopConfig(batch_size=4), group=lambda e: e[0]):
