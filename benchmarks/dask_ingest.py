@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from kb.offline import use_offline_environment
+
+use_offline_environment()
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402

@@ -53,6 +53,7 @@ from ingest.pipeline import (
 )
 from ingest.readers import Deletion, Reader, ReadItem, RecordError, reader_for
 from kb.errors import MedkbError, ReaderError
+from kb.offline import use_offline_environment
 from kb.protocols import Embedder
 from kb.registry import file_sha256
 from kb.storage import Storage
@@ -203,10 +204,7 @@ def _one_thread_per_task() -> None:
     one thread, or the cores are oversubscribed and every task slows down. Set before the libraries load."""
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    use_offline_environment()
 
 
 # -- on the coordinator ----------------------------------------------------------------------------------------------

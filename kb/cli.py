@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 
+from kb.offline import use_offline_environment
+
 # Before anything can import transformers or huggingface_hub: never reach for a model hub.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+use_offline_environment()
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import argparse  # noqa: E402
