@@ -431,7 +431,7 @@ class Store:
                 " LIMIT ?",
                 [expression, depth],
             ).fetchall()
-            kept = [row for row, passes in zip(rows, _members(allowed, [r[0] for r in rows]), strict=True) if passes]
+            kept = [row for row, passes in zip(rows, np.isin([r[0] for r in rows], allowed), strict=True) if passes]
             if len(kept) >= k or len(rows) < depth:  # enough, or the prefix was every match there is
                 return kept[:k]
         rows = self._db.execute(
@@ -439,7 +439,7 @@ class Store:
         ).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         scores = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
-        passing = _members(allowed, ids)
+        passing = np.isin(ids, allowed)
         ids, scores = ids[passing], scores[passing]
         top = np.lexsort((ids, -scores))[:k]  # best score first; ties by row id
         return [(int(ids[i]), float(scores[i])) for i in top]
@@ -821,12 +821,3 @@ def _normalise_date(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text[:10] if text[:4].isdigit() else None
-
-
-def _members(sorted_ids: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Boolean mask: which of ``ids`` are in ``sorted_ids`` (ascending)."""
-    ids = np.asarray(ids, dtype=np.int64)
-    if not ids.size or not sorted_ids.size:
-        return np.zeros(ids.size, dtype=bool)
-    position = np.minimum(np.searchsorted(sorted_ids, ids), sorted_ids.size - 1)
-    return sorted_ids[position] == ids
