@@ -75,22 +75,33 @@ class Filters:
         return cls.from_mapping(data)
 
     def to_sql(self) -> tuple[str, list[Any]]:
-        """A WHERE clause over documents aliased ``d``, and its parameters."""
+        """A WHERE clause over documents aliased ``d``, and its parameters.
+
+        Every condition can be answered from an index: metadata values from the ``document_metadata`` table (one
+        row per document and top-level key, the value as text), the source prefix and the dates as ranges over
+        ``documents.source`` and ``documents.published``.
+        """
         clauses: list[str] = ["1"]
         params: list[Any] = []
         if self.source:
-            clauses.append("(json_extract(d.metadata, '$.source') = ? OR substr(d.source, 1, length(?)) = ?)")
-            params += [self.source, self.source, self.source]
-        if self.published_from:
-            clauses.append("d.published IS NOT NULL AND substr(d.published, 1, length(?)) >= ?")
-            params += [self.published_from, self.published_from]
-        if self.published_to:
-            clauses.append("d.published IS NOT NULL AND substr(d.published, 1, length(?)) <= ?")
-            params += [self.published_to, self.published_to]
+            clauses.append(f"({_HAS_VALUE} OR (d.source >= ? AND d.source < ?))")
+            params += ["source", self.source, self.source, self.source + _AFTER_PREFIX]
+        if self.published_from:  # the first len(from) characters >= from, as strings
+            clauses.append("d.published >= ?")
+            params.append(self.published_from)
+        if self.published_to:  # the first len(to) characters <= to: below every string that extends ``to``
+            clauses.append("d.published < ?")
+            params.append(self.published_to + _AFTER_PREFIX)
         for key, value in self.metadata.items():
-            clauses.append(f"CAST(json_extract(d.metadata, '$.\"{key}\"') AS TEXT) = ?")
-            params.append(value)
+            clauses.append(_HAS_VALUE)
+            params += [key, value]
         return " AND ".join(clauses), params
+
+
+#: A document has metadata ``key`` (first parameter) with text value (second).
+_HAS_VALUE = "d.id IN (SELECT doc_id FROM document_metadata WHERE key = ? AND value = ?)"
+#: Sorts after every string that starts with a given prefix (the largest code point), as SQLite compares text.
+_AFTER_PREFIX = "\U0010ffff"
 
 
 def _opt_str(value: Any) -> str | None:

@@ -25,7 +25,7 @@ from kb.types import Chunk, Document, Hit, Section
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Filters whose matching chunk ids `Store.matching_ids` keeps (least recently used first out).
 _FILTER_CACHE_SIZE = 8
 #: Deepest unfiltered BM25 prefix that filtered lexical search reads before it joins the filter into the query.
@@ -68,6 +68,23 @@ CREATE TABLE IF NOT EXISTS drug_names (
 );
 CREATE INDEX IF NOT EXISTS drug_names_doc ON drug_names(doc_id);
 """
+
+# Metadata filters read this table instead of parsing every document's JSON metadata: one row per top-level key
+# whose value is not null, the value as text (as ``CAST(json_extract(...) AS TEXT)`` gives it), deleted with its
+# document by cascade. Documents are also found by date through an index on ``published``.
+_METADATA_SCHEMA = """
+CREATE TABLE IF NOT EXISTS document_metadata (
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    PRIMARY KEY (key, value, doc_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS document_metadata_doc ON document_metadata(doc_id);
+CREATE INDEX IF NOT EXISTS documents_published ON documents(published);
+"""
+_INSERT_METADATA = """INSERT OR IGNORE INTO document_metadata(key, value, doc_id)
+    SELECT j.key, CAST(j.value AS TEXT), d.id FROM documents d, json_each(d.metadata) j
+    WHERE json_type(d.metadata) = 'object' AND j.value IS NOT NULL"""
 
 _SCHEMA = (
     """
@@ -117,6 +134,7 @@ CREATE TABLE IF NOT EXISTS files (
     + _LEXICAL_SCHEMA
     + _XVEC_SCHEMA
     + _DRUG_SCHEMA
+    + _METADATA_SCHEMA
 )
 
 # Version 1 -> 2: documents remember the file they came from and their version; files read completely are
@@ -217,6 +235,9 @@ class Store:
         if version == 4:
             self._migrate_from_4()
             version = self.schema_version()
+        if version == 5:
+            self._migrate_from_5()
+            version = self.schema_version()
         if version != SCHEMA_VERSION:
             raise KnowledgeBaseNotFound(f"{path}: schema version {version}, this medkb reads {SCHEMA_VERSION}")
 
@@ -297,6 +318,22 @@ class Store:
                     spans = [Section(**s) for s in json.loads(sections)]
                     self._write_drug_label(Document(text, source, title, spans, json.loads(metadata)))
             db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _migrate_from_5(self) -> None:
+        """Version 5 -> 6: the table of metadata values (and the date index) that filters search."""
+        log.info("%s: indexing document metadata (schema version 5 to %d)", self.path, SCHEMA_VERSION)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _METADATA_SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(_INSERT_METADATA)
+            db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -733,6 +770,7 @@ class Store:
                     ),
                 ).rowcount
                 if inserted:
+                    db.execute(_INSERT_METADATA + " AND d.id = ?", (doc.id,))
                     self._write_drug_label(doc)
                 for ord_, (chunk, vec) in enumerate(zip(new.chunks, new.vectors, strict=True)):
                     cur = db.execute(

@@ -12,6 +12,7 @@ from kb import Document, KnowledgeBase, Settings
 from kb.errors import InvalidFilter, KnowledgeBaseExists, KnowledgeBaseNotFound, SettingsMismatch
 from kb.filters import Filters
 from kb.lexical import match_expression
+from kb.store import SCHEMA_VERSION
 from kb.vectors import VECTOR_DIR
 
 FAKE = Settings(embedder="hashing")
@@ -79,6 +80,68 @@ def test_filters_return_k_results_whenever_k_match(tmp_path: Path) -> None:
         assert kb.search("hypertension", k=5, filters={"journal": "C"}) == []
         with pytest.raises(InvalidFilter, match="published_from"):
             kb.search("x", filters={"published_from": "last year"})
+
+
+#: Each filter written as it was before the metadata table: JSON parsed per document, prefixes by ``substr``.
+_JSON_FILTERS = [
+    ({"journal": "A"}, "CAST(json_extract(d.metadata, '$.journal') AS TEXT) = 'A'"),
+    ({"year": "2003"}, "CAST(json_extract(d.metadata, '$.year') AS TEXT) = '2003'"),
+    ({"open": "1"}, "CAST(json_extract(d.metadata, '$.open') AS TEXT) = '1'"),
+    ({"mesh": '["Asthma","Child"]'}, "CAST(json_extract(d.metadata, '$.mesh') AS TEXT) = '[\"Asthma\",\"Child\"]'"),
+    ({"source": "mem#1"}, "json_extract(d.metadata, '$.source') = 'mem#1' OR substr(d.source, 1, 5) = 'mem#1'"),
+    (
+        {"source": "registry"},
+        "json_extract(d.metadata, '$.source') = 'registry' OR substr(d.source, 1, 8) = 'registry'",
+    ),
+    ({"published_from": "2005-06"}, "substr(d.published, 1, 7) >= '2005-06'"),
+    ({"published_to": "2004"}, "substr(d.published, 1, 4) <= '2004'"),
+    (
+        {"published_from": "2002", "published_to": "2004-03", "journal": "B"},
+        "substr(d.published, 1, 4) >= '2002' AND substr(d.published, 1, 7) <= '2004-03'"
+        " AND json_extract(d.metadata, '$.journal') = 'B'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "reference"), _JSON_FILTERS)
+def test_indexed_filters_pass_the_documents_the_json_conditions_pass(
+    tmp_path: Path, spec: dict[str, str], reference: str
+) -> None:
+    """Filters search the metadata table and the source and date indexes; they pass exactly the documents that
+    the same conditions on the parsed JSON metadata pass, and a knowledge base of schema 5 (no metadata table) is
+    upgraded on open and gives the same answers."""
+    docs = [
+        Document(
+            text=f"Hypertension note {i}.",
+            source=f"mem#{i}",
+            title=f"doc {i}",
+            metadata={
+                "journal": "AB"[i % 2],
+                "year": 2000 + i % 6,
+                "open": i % 3 == 0,
+                "mesh": ["Asthma", "Child"] if i % 4 == 0 else ["Asthma"],
+                "published": f"{2000 + i % 6}-{1 + i % 12:02d}-15" if i % 5 else None,
+            }
+            | ({"source": "registry"} if i % 7 == 0 else {}),
+        )
+        for i in range(40)
+    ]
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest(docs)
+        db = kb.storage.store._db
+        expected = {r[0] for r in db.execute(f"SELECT d.id FROM documents d WHERE {reference}")}
+        where, params = Filters.from_mapping(spec).to_sql()
+        assert {r[0] for r in db.execute(f"SELECT d.id FROM documents d WHERE {where}", params)} == expected
+        assert 0 < len(expected) < len(docs)
+        assert {h.doc_id for h in kb.search("hypertension", k=50, filters=spec)} == expected
+        db.executescript("DROP TABLE document_metadata; UPDATE meta SET value = '5' WHERE key = 'schema_version';")
+    with KnowledgeBase.open(tmp_path / "kb", FAKE) as kb:
+        assert kb.storage.store.schema_version() == SCHEMA_VERSION
+        assert {h.doc_id for h in kb.search("hypertension", k=50, filters=spec)} == expected
+        gone = sorted(expected)[:2]
+        kb.delete(gone)  # a deleted document leaves no metadata rows
+        rows = kb.storage.store._db.execute("SELECT DISTINCT doc_id FROM document_metadata").fetchall()
+        assert {r[0] for r in rows} == {d.id for d in docs} - set(gone)
 
 
 def test_remembered_filter_results_follow_every_change(tmp_path: Path) -> None:
