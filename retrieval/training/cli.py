@@ -36,13 +36,6 @@ def add_train_parser(subparsers: Any) -> Any:
         p.add_argument("--epochs", type=int, default=1)
         p.add_argument("--batch-size", type=int, default=None, help="default: 32 (embedder), 16 (reranker)")
         p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default 3e-5)")
-        if kind == "reranker":
-            p.add_argument(
-                "--head-lr",
-                type=float,
-                default=None,
-                help="learning rate of the new scoring head (classifier and pooler; default 1e-3)",
-            )
         p.add_argument(
             "--max-pairs", type=int, default=None, help="training pairs at most (default 2000 embedder, 1000 reranker)"
         )
@@ -83,7 +76,6 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
-        head_learning_rate=getattr(args, "head_lr", None),
         max_pairs=args.max_pairs,
         max_length=args.max_length,
         seed=args.seed,

@@ -39,14 +39,11 @@ BEST = "best"
 class LoopConfig:
     """How long and how fast to train: ``epochs`` over the examples in batches of ``batch_size``, AdamW at
     ``learning_rate`` after ``warmup_ratio`` of the steps of linear warm-up, checkpointing every
-    ``checkpoint_every`` steps; ``threads`` caps torch's intra-op threads. The parameters the task names as new
-    (`TrainingTask.new_parameters`: a head with random weights) learn at ``head_learning_rate`` instead, when given:
-    at the encoder's rate a random head barely moves in a few hundred steps."""
+    ``checkpoint_every`` steps; ``threads`` caps torch's intra-op threads."""
 
     epochs: int = 1
     batch_size: int = 32
     learning_rate: float = 2e-5
-    head_learning_rate: float | None = None
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     seed: int = 42
@@ -59,11 +56,10 @@ class LoopConfig:
                 f"epochs={self.epochs}, batch_size={self.batch_size}, checkpoint_every={self.checkpoint_every}, "
                 f"threads={self.threads}: expected positive integers"
             )
-        head = self.head_learning_rate
-        if not 0 <= self.warmup_ratio < 1 or self.learning_rate <= 0 or (head is not None and head <= 0):
+        if not 0 <= self.warmup_ratio < 1 or self.learning_rate <= 0:
             raise MedkbError(
-                f"warmup_ratio={self.warmup_ratio}, learning_rate={self.learning_rate}, "
-                f"head_learning_rate={self.head_learning_rate}: expected 0 <= warmup < 1 and positive learning rates"
+                f"warmup_ratio={self.warmup_ratio}, learning_rate={self.learning_rate}: expected 0 <= warmup < 1 "
+                "and a positive learning rate"
             )
 
 
@@ -84,15 +80,13 @@ class LoopResult:
 @dataclass
 class TrainingTask(Generic[Example]):
     """The model-specific parts of a run: the model (a torch module), the loss of a batch, the validation metrics
-    (``metric`` names the one that picks the best epoch), how to save the model as a loadable directory, and which
-    parameters (by name) start untrained."""
+    (``metric`` names the one that picks the best epoch), and how to save the model as a loadable directory."""
 
     model: Any
     loss: Callable[[Sequence[Example]], Any]
     evaluate: Callable[[], dict[str, float]]
     metric: str
     save: Callable[[Path], None]
-    new_parameters: Callable[[str], bool] = lambda name: False
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -154,9 +148,7 @@ def train(
     per_epoch = [epoch_batches(examples, epoch, config, group) for epoch in range(config.epochs)]
     total = sum(len(b) for b in per_epoch)
     model = task.model
-    optimizer = torch.optim.AdamW(
-        _parameter_groups(task, config), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
     result = LoopResult()
     checkpoint = out / CHECKPOINT
@@ -202,18 +194,6 @@ def train(
     result.seconds += time.perf_counter() - started
     _checkpoint(task, checkpoint, optimizer, scheduler, result)
     return result
-
-
-def _parameter_groups(task: TrainingTask[Any], config: LoopConfig) -> list[dict[str, Any]]:
-    """The optimizer's parameter groups: the task's new parameters at ``head_learning_rate`` (when set and there
-    are any), the rest at ``learning_rate``."""
-    named = [(name, p) for name, p in task.model.named_parameters() if p.requires_grad]
-    head = [p for name, p in named if task.new_parameters(name)] if config.head_learning_rate else []
-    ids = {id(p) for p in head}
-    groups: list[dict[str, Any]] = [{"params": [p for _, p in named if id(p) not in ids]}]
-    if head:
-        groups.append({"params": head, "lr": config.head_learning_rate})
-    return groups
 
 
 def _evaluate(task: TrainingTask[Any], epoch: int) -> dict[str, float]:

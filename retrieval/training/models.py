@@ -155,13 +155,4 @@ def reranker_task(
     def evaluate() -> dict[str, float]:
         return rerank_metrics(data, lambda pairs: model.predict(pairs, batch_size=32, show_progress_bar=False))
 
-    return TrainingTask(
-        model, loss, evaluate, SELECTION_METRIC, lambda path: model.save(str(path)), new_parameters=is_reranker_head
-    )
-
-
-def is_reranker_head(name: str) -> bool:
-    """Whether parameter ``name`` of the cross-encoder is its scoring head: the classifier (random at the start)
-    and the pooler over the first token (pretrained, but unused by a mean-pooling bi-encoder, so its output barely
-    varies between inputs). They learn at their own, larger rate (`LoopConfig.head_learning_rate`)."""
-    return ".classifier." in f".{name}." or ".pooler." in f".{name}."
+    return TrainingTask(model, loss, evaluate, SELECTION_METRIC, lambda path: model.save(str(path)))

@@ -57,7 +57,6 @@ class TrainOptions:
     epochs: int = 1
     batch_size: int | None = None
     learning_rate: float | None = None
-    head_learning_rate: float | None = None
     max_pairs: int | None = None
     max_length: int | None = None
     seed: int = 42
@@ -69,13 +68,7 @@ class TrainOptions:
 #: Defaults by kind, chosen so that a 5,000-document knowledge base trains in well under 30 minutes on 2 cores.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "embedder": {"batch_size": 32, "learning_rate": 3e-5, "max_pairs": 2000, "max_length": 128},
-    "reranker": {
-        "batch_size": 16,
-        "learning_rate": 3e-5,
-        "head_learning_rate": 1e-3,
-        "max_pairs": 1000,
-        "max_length": 256,
-    },
+    "reranker": {"batch_size": 16, "learning_rate": 3e-5, "max_pairs": 1000, "max_length": 256},
 }
 
 
@@ -117,7 +110,6 @@ def train_model(
         epochs=filled.epochs,
         batch_size=int(filled.batch_size or 1),
         learning_rate=float(filled.learning_rate or 3e-5),
-        head_learning_rate=filled.head_learning_rate,
         seed=filled.seed,
         threads=filled.threads,
         checkpoint_every=filled.checkpoint_every,

@@ -250,25 +250,6 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "st"
 
 
-def test_the_reranker_head_learns_at_its_own_rate(tiny_base: Path) -> None:
-    """The cross-encoder's classifier and pooler form their own optimizer group at ``head_learning_rate``; every
-    other parameter keeps ``learning_rate``; without a head rate there is one group."""
-    from retrieval.training.models import is_reranker_head, reranker_task
-
-    task = reranker_task(tiny_base, [], max_length=32)
-    names = [name for name, _ in task.model.named_parameters()]
-    head = [name for name in names if is_reranker_head(name)]
-    assert any(name.endswith("classifier.weight") for name in head)
-    assert any(name.endswith("pooler.dense.weight") for name in head)
-    assert not any(is_reranker_head(name) for name in names if ".encoder." in name or ".embeddings." in name)
-    groups = loop._parameter_groups(task, loop.LoopConfig(learning_rate=3e-5, head_learning_rate=1e-3))
-    assert [g.get("lr") for g in groups] == [None, 1e-3]
-    assert (len(groups[0]["params"]), len(groups[1]["params"])) == (len(names) - len(head), len(head))
-    assert len(loop._parameter_groups(task, loop.LoopConfig(learning_rate=3e-5))) == 1
-    with pytest.raises(MedkbError, match="head_learning_rate"):
-        loop.LoopConfig(head_learning_rate=0.0)
-
-
 @pytest.fixture(scope="module")
 def trained_kb(tiny_kb: Path, tiny_base: Path) -> Path:
     tiny = TrainOptions(epochs=1, batch_size=4, max_pairs=8, max_length=32, checkpoint_every=100, base=str(tiny_base))
