@@ -506,9 +506,7 @@ class KnowledgeBase:
         """Sources that failed to ingest, with the reason, as last recorded."""
         return self.storage.store.failures()
 
-    def reindex(
-        self, index_type: str | None = None, *, vector_store: str | None = None, dsn: str | None = None
-    ) -> int:
+    def reindex(self, index_type: str | None = None, *, vector_store: str | None = None, dsn: str | None = None) -> int:
         """Rebuild the vector indexes from ``kb.sqlite``; returns the number of vectors in the main one. Given
         ``index_type`` (``flat`` or ``hnsw``), ``vector_store`` (``faiss``, ``chroma`` or ``pgvector``) or ``dsn``,
         the main index moves there, and the manifest records it once the rebuild is done (the old index is left as

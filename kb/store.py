@@ -82,9 +82,9 @@ CREATE TABLE IF NOT EXISTS document_metadata (
 CREATE INDEX IF NOT EXISTS document_metadata_doc ON document_metadata(doc_id);
 CREATE INDEX IF NOT EXISTS documents_published ON documents(published);
 """
-_INSERT_METADATA = """INSERT OR IGNORE INTO document_metadata(key, value, doc_id)
-    SELECT j.key, CAST(j.value AS TEXT), d.id FROM documents d, json_each(d.metadata) j
+_METADATA_VALUES = """SELECT j.key, CAST(j.value AS TEXT), d.id FROM documents d, json_each(d.metadata) j
     WHERE json_type(d.metadata) = 'object' AND j.value IS NOT NULL"""
+_INSERT_METADATA = f"INSERT OR IGNORE INTO document_metadata(key, value, doc_id) {_METADATA_VALUES}"
 
 _SCHEMA = (
     """
@@ -502,7 +502,8 @@ class Store:
         return []
 
     def integrity_problems(self) -> list[str]:
-        """SQLite's own integrity and foreign-key checks, plus documents left without chunks."""
+        """SQLite's own integrity and foreign-key checks, documents left without chunks, stray cross-lingual
+        vectors, and a metadata table that does not hold every document's metadata values."""
         problems = [r[0] for r in self._db.execute("PRAGMA integrity_check") if r[0] != "ok"]
         orphans = self._db.execute("SELECT count(*) FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)")
         if n := orphans.fetchone()[0]:
@@ -513,6 +514,10 @@ class Store:
         stray = self._db.execute(f"SELECT count(*) FROM {XVECTOR_TABLE} WHERE rowid NOT IN (SELECT rowid FROM chunks)")
         if n := stray.fetchone()[0]:
             problems.append(f"{n} cross-lingual vectors belong to no chunk")
+        values = self._db.execute(f"SELECT count(*) FROM ({_METADATA_VALUES})").fetchone()[0]
+        rows = self._db.execute("SELECT count(*) FROM document_metadata").fetchone()[0]
+        if values != rows:
+            problems.append(f"the metadata table holds {rows} of the documents' {values} metadata values")
         return problems
 
     def drug_labels_for(self, names: Iterable[str]) -> list[DrugLabel]:

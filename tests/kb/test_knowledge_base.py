@@ -144,6 +144,15 @@ def test_indexed_filters_pass_the_documents_the_json_conditions_pass(
         assert {r[0] for r in rows} == {d.id for d in docs} - set(gone)
 
 
+def test_check_reports_a_metadata_table_out_of_step(tmp_path: Path) -> None:
+    doc = Document(text="Hypertension note.", source="mem#1", title="one", metadata={"journal": "A", "year": 2001})
+    with _kb(tmp_path / "kb") as kb:
+        kb.ingest([doc])
+        assert kb.check() == []
+        kb.storage.store._db.execute("DELETE FROM document_metadata WHERE key = 'year'")
+        assert kb.check() == ["the metadata table holds 1 of the documents' 2 metadata values"]
+
+
 def test_remembered_filter_results_follow_every_change(tmp_path: Path) -> None:
     """A repeated filter is answered from the store's cache only while nothing changed: chunks added or deleted,
     here or by another process, are seen by the next search."""
