@@ -11,6 +11,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,14 +264,26 @@ class Store:
             raise KnowledgeBaseNotFound(f"{self.path}: not a medkb database ({exc})") from exc
         return int(row[0]) if row else 0
 
-    def _migrate_from_2(self) -> None:
-        """Version 2 -> 3: build the lexical index from the stored chunks."""
-        log.info("%s: building the lexical index (schema version 2 to %d)", self.path, SCHEMA_VERSION)
+    @contextmanager
+    def _schema_step(self, version: int, statements: Iterable[str]) -> Iterator[sqlite3.Connection]:
+        """One schema upgrade as one transaction: ``statements`` (the new tables) run, the caller fills them, and
+        the schema version becomes ``version``; if any of it fails, nothing changes."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute(_FTS_TABLE)
-            db.execute(_FTS_TRIGGER)
+            for statement in statements:
+                db.execute(statement)
+            yield db
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _migrate_from_2(self) -> None:
+        """Version 2 -> 3: build the lexical index from the stored chunks."""
+        log.info("%s: building the lexical index (schema version 2 to %d)", self.path, SCHEMA_VERSION)
+        with self._schema_step(3, (_FTS_TABLE, _FTS_TRIGGER)) as db:
             db.execute("DELETE FROM chunks_fts")
             rows = db.execute(
                 "SELECT c.rowid, d.title, c.text FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.rowid"
@@ -279,35 +292,17 @@ class Store:
                 db.executemany(
                     "INSERT INTO chunks_fts(rowid, lex) VALUES (?, ?)", [(r, index_text(t, x)) for r, t, x in batch]
                 )
-            db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _migrate_from_3(self) -> None:
         """Version 3 -> 4: the (empty) table of cross-lingual vectors; a backfill fills it."""
         log.info("%s: adding the cross-lingual vector table (schema version 3 to %d)", self.path, SCHEMA_VERSION)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute(_XVEC_TABLE)
-            db.execute(_XVEC_TRIGGER)
-            db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._schema_step(4, (_XVEC_TABLE, _XVEC_TRIGGER)):
+            pass
 
     def _migrate_from_4(self) -> None:
         """Version 4 -> 5: the drug table, filled from the DailyMed labels already stored."""
         log.info("%s: building the drug table (schema version 4 to %d)", self.path, SCHEMA_VERSION)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _DRUG_SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        with self._schema_step(5, _statements(_DRUG_SCHEMA)) as db:
             db.execute("DELETE FROM drug_labels")
             rows = db.execute(
                 "SELECT text, source, title, sections, metadata FROM documents"
@@ -317,27 +312,12 @@ class Store:
                 for text, source, title, sections, metadata in batch:
                     spans = [Section(**s) for s in json.loads(sections)]
                     self._write_drug_label(Document(text, source, title, spans, json.loads(metadata)))
-            db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def _migrate_from_5(self) -> None:
         """Version 5 -> 6: the table of metadata values (and the date index) that filters search."""
         log.info("%s: indexing document metadata (schema version 5 to %d)", self.path, SCHEMA_VERSION)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _METADATA_SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        with self._schema_step(6, _statements(_METADATA_SCHEMA)) as db:
             db.execute(_INSERT_METADATA)
-            db.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # -- reads -------------------------------------------------------------------------------------------------
 
@@ -849,6 +829,11 @@ class Store:
             "INSERT OR IGNORE INTO drug_names(name, doc_id) VALUES (?, ?)",
             [(name, label.doc_id) for name in sorted(label.lookup_names())],
         )
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script without triggers (a trigger body holds ``;`` of its own)."""
+    return [statement for statement in script.split(";") if statement.strip()]
 
 
 def _vector_table(table: str) -> str:
