@@ -22,6 +22,7 @@ from retrieval.evaluation.systems import (
     DEPTH,
     SYSTEMS,
     TRAINED_SYSTEMS,
+    TUNED_SYSTEMS,
     default_kb_dir,
     open_kb,
     require_trained,
@@ -117,13 +118,13 @@ def run_eval(args: argparse.Namespace) -> int:
     tuned = None
     try:
         require_trained(kb, systems)
-        if "tuned-dense" in systems:
+        if any(system in TUNED_SYSTEMS for system in systems):
             tuned = tuned_kb(kb, dataset, directory, args.corpus_limit)
         documents = kb.stats()["documents"]
         results = {}
         for suffix, queries in runs:
             for system in systems:
-                target = tuned if system == "tuned-dense" and tuned is not None else kb
+                target = tuned if system in TUNED_SYSTEMS and tuned is not None else kb
                 run, seconds = run_system(target, system, queries.queries)
                 scores = evaluate(queries.qrels, run)
                 scores["qps"] = len(queries.queries) / seconds if seconds > 0 else 0.0

@@ -11,7 +11,8 @@ Two systems need models trained on the evaluated knowledge base's own corpus (``
 questions) and are run only when named: ``hybrid+rerank`` is ``hybrid`` with its top ``Settings.rerank_candidates``
 re-scored by the trained cross-encoder; ``tuned-dense`` is dense search with the trained embedder, over a second
 knowledge base built from the same corpus with that embedder (`tuned_kb`), cached beside the first one under a hash
-of the model's weights, so a retrained model is never searched with stale vectors.
+of the model's weights, so a retrained model is never searched with stale vectors; ``tuned-hybrid`` is ``hybrid``
+over that knowledge base (the same fusion and weights, the trained embedder in place of the bundled one).
 """
 
 from __future__ import annotations
@@ -46,9 +47,12 @@ SYSTEMS = {
     "langchain": None,
     "hybrid+rerank": None,
     "tuned-dense": "dense",
+    "tuned-hybrid": "hybrid",
 }
 #: Systems that need a model trained on the evaluated knowledge base: system -> model kind (``medkb train KIND``).
-TRAINED_SYSTEMS = {"hybrid+rerank": "reranker", "tuned-dense": "embedder"}
+TRAINED_SYSTEMS = {"hybrid+rerank": "reranker", "tuned-dense": "embedder", "tuned-hybrid": "embedder"}
+#: Systems that search the knowledge base built with the trained embedder (`tuned_kb`).
+TUNED_SYSTEMS = ("tuned-dense", "tuned-hybrid")
 DEPTH = 100
 RRF_K = 60
 _BUILT = "built.json"

@@ -308,7 +308,7 @@ def test_apply_refuses_before_training(tiny_kb: Path, capsys: pytest.CaptureFixt
 
 def test_eval_systems_with_trained_models(trained_kb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The harness refuses hybrid+rerank without a reranker, naming the command; with both models trained on the
-    evaluated knowledge base it runs hybrid+rerank and tuned-dense."""
+    evaluated knowledge base it runs hybrid+rerank, tuned-dense and tuned-hybrid."""
     folder = tmp_path / "beir"
     folder.mkdir()
     docs = _documents()
@@ -337,8 +337,9 @@ def test_eval_systems_with_trained_models(trained_kb: Path, tmp_path: Path, caps
     manifest = Manifest.load(kb_dir)
     manifest.trained = Manifest.load(trained_kb).trained
     manifest.save(kb_dir)
-    args = parser.parse_args([*base, "--systems", "hybrid,hybrid+rerank,tuned-dense", "--json"])
+    args = parser.parse_args([*base, "--systems", "hybrid,hybrid+rerank,tuned-dense,tuned-hybrid", "--json"])
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["systems"]) == {"hybrid", "hybrid+rerank", "tuned-dense"}
+    assert set(out["systems"]) == {"hybrid", "hybrid+rerank", "tuned-dense", "tuned-hybrid"}
     assert out["systems"]["tuned-dense"]["recall@10"] == 1.0  # 12 documents: the relevant one is in the top 10
+    assert out["systems"]["tuned-hybrid"]["recall@10"] == 1.0
