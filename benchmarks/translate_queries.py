@@ -5,9 +5,10 @@ English literature does better with a machine-translated question than with the 
     medkb eval retrieval --dataset medquad --queries OUT.jsonl --systems bm25,dense,hybrid --json
 
 ``IN`` holds one ``{"id", "question"}`` object per line (``retrieval/evaluation/translations/*.zh.jsonl``); ``OUT``
-gets the same ids with the model's English (greedy decoding, the first line of its reply). The prompt is a system
-instruction and three worked examples; it asks for a translation only, never an answer. Prints the seconds per
-question. The translations are machine output, not reviewed; the figures are in docs/retrieval.md.
+gets the same ids with the model's English, made by `generation.translate.GeneratorTranslator` as
+``Settings.translate_model`` makes it (greedy decoding, a fixed instruction and three worked examples, the first
+line of the reply). ``medkb eval retrieval --translate MODEL`` measures the same path without a file. Prints the
+seconds per question. The translations are machine output, not reviewed; the figures are in docs/retrieval.md.
 """
 
 from __future__ import annotations
@@ -25,29 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from generation.local import TransformersGenerator  # noqa: E402
+from generation.translate import GeneratorTranslator  # noqa: E402
 from kb.registry import DEFAULT_GENERATOR  # noqa: E402
 
 log = logging.getLogger("translate_queries")
-
-SYSTEM = (
-    "You are a translator. Translate Chinese text into English. Output only the English translation, never an answer."
-)
-#: Worked examples (written for medkb; general medical phrasing, not taken from any evaluation set).
-EXAMPLES = (
-    ("二甲双胍的禁忌症是什么？", "What are the contraindications of metformin?"),
-    ("阿司匹林能降低心肌梗死后的死亡率。", "Aspirin reduces mortality after myocardial infarction."),
-    ("2型糖尿病如何诊断？", "How is type 2 diabetes diagnosed?"),
-)
-
-
-def messages(text: str) -> list[dict[str, str]]:
-    """The chat that asks for ``text`` in English."""
-    chat = [{"role": "system", "content": SYSTEM}]
-    for chinese, english in EXAMPLES:
-        chat.append({"role": "user", "content": f"Translate into English:\n{chinese}"})
-        chat.append({"role": "assistant", "content": english})
-    chat.append({"role": "user", "content": f"Translate into English:\n{text}"})
-    return chat
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = rows[: args.limit] if args.limit is not None else rows
     generator = TransformersGenerator(args.model, threads=2)
     generator.generate([{"role": "user", "content": "Hi"}], max_tokens=1)  # load outside the timing
+    translator = GeneratorTranslator(generator)
     started = time.perf_counter()
     lines = []
     for row in rows:
-        reply = generator.generate(messages(row["question"]), max_tokens=80).strip()
-        english = reply.splitlines()[0].strip() if reply else ""
+        english = translator.translate(row["question"])
         lines.append(json.dumps({"id": row["id"], "question": english}, ensure_ascii=False))
         log.info("%s -> %s", row["question"], english)
     args.target.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -97,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help="re-score the top results with the reranker trained by `medkb train reranker`",
         )
+        p.add_argument(
+            "--translate",
+            metavar="MODEL",
+            default=None,
+            help="translate a Chinese question into English with this local generator and search the English "
+            "(e.g. qwen2.5-coder-1.5b-instruct; about 5 s a question)",
+        )
 
     p = with_kb(sub.add_parser("ingest", help="add files or directories to a knowledge base (created if missing)"))
     p.add_argument("paths", nargs="*", type=Path)
@@ -282,7 +289,11 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     with _open(args) as kb:
+        if args.translate:
+            kb.settings = replace(kb.settings, translate_model=args.translate)
         hits = kb.search(
             args.query, k=args.k or 10, filters=_filters(args), mode=args.mode, mmr=args.mmr, rerank=args.rerank
         )
@@ -308,6 +319,7 @@ def _ask(args: argparse.Namespace) -> int:
             "retrieval": args.mode,
             "mmr": args.mmr,
             "rerank": args.rerank,
+            "translate_model": args.translate,
         }
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
         stream = not args.json and (sys.stdout.isatty() if args.stream is None else args.stream)

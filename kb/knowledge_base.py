@@ -26,13 +26,15 @@ from generation.base import Generator, make_generator
 from generation.compose import Checking, compose_answer
 from generation.decide import Decision, decide
 from generation.tasks import classify_task
+from generation.translate import GeneratorTranslator
 from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
 from ingest.readers import Reader, reader_named
 from kb.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
 from kb.filters import Filters
+from kb.lexical import is_chinese
 from kb.manifest import MANIFEST, Manifest
-from kb.protocols import Embedder
+from kb.protocols import Embedder, QuestionTranslator
 from kb.settings import RETRIEVAL_MODES, Settings
 from kb.storage import Storage
 from kb.types import TASKS, Answer, Hit, PatientContext, Task
@@ -70,6 +72,8 @@ class KnowledgeBase:
         self._cross_embedder = cross_embedder
         self._searcher: Searcher | None = None
         self._reranker: CrossEncoderReranker | None = None
+        self._translator: QuestionTranslator | None = None
+        self._translator_model = ""
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -307,12 +311,13 @@ class KnowledgeBase:
 
         ``mode`` (default ``settings.retrieval``): ``hybrid`` (dense and BM25 candidates fused, see
         `retrieval.searcher`), ``dense`` (vector index) or ``lexical`` (BM25). A Chinese question is searched through
-        the cross-lingual index when the knowledge base has one. Hybrid hits carry their ``dense`` cosine and, when
+        the cross-lingual index when the knowledge base has one, or, with ``settings.translate_model``, translated into
+        English and searched as English (see :meth:`search_text`). Hybrid hits carry their ``dense`` cosine and, when
         they matched, their ``lexical`` BM25 score in ``hit.scores``; ``hit.score`` is the fused score, which only
         orders them. ``mmr`` (default ``settings.mmr``) re-orders hybrid results so that they do not repeat one
-        document. ``rerank`` (default ``settings.rerank``) re-scores the top ``settings.rerank_candidates`` results
-        with the cross-encoder trained by ``medkb train reranker`` (`retrieval.rerank`): those hits gain
-        ``scores["rerank"]`` and take it as ``score``; without a trained reranker it raises MedkbError.
+        document. ``rerank`` (default ``settings.rerank``) re-scores the top ``settings.rerank_candidates`` results with
+        the cross-encoder trained by ``medkb train reranker`` (`retrieval.rerank`): those hits gain ``scores["rerank"]``
+        and take it as ``score``; without a trained reranker it raises MedkbError.
         """
         if not query.strip():
             raise MedkbError("query is empty: expected some text to search for")
@@ -321,12 +326,42 @@ class KnowledgeBase:
         mode = mode or self.settings.retrieval
         if mode not in RETRIEVAL_MODES:
             raise MedkbError(f"mode={mode!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
+        query = self.search_text(query)
         if not (self.settings.rerank if rerank is None else rerank):
             return self.searcher.search(query, k, Filters.from_mapping(filters), mode, mmr=mmr)
         reranker = self.reranker
         depth = max(k, self.settings.rerank_candidates)
         hits = self.searcher.search(query, depth, Filters.from_mapping(filters), mode, mmr=mmr)
         return rerank_hits(reranker, query, hits, self.settings.rerank_candidates)[:k]
+
+    def search_text(self, query: str) -> str:
+        """What :meth:`search` searches for ``query``: its English translation (by :attr:`translator`) when
+        ``settings.translate_model`` is set and ``query`` is Chinese, else ``query`` itself; also ``query`` itself
+        when the translation comes out empty or still Chinese."""
+        if not self.settings.translate_model or not is_chinese(query):
+            return query
+        english = self.translator.translate(query).strip()
+        if not english or is_chinese(english):
+            log.warning("no English translation of %r (got %r); searching it as it is", query, english)
+            return query
+        return english
+
+    @property
+    def translator(self) -> QuestionTranslator:
+        """The question translator: the generator ``settings.translate_model`` names (the answering generator when
+        that is the same local model), loaded on first use; or whatever was assigned."""
+        model = self.settings.translate_model
+        if self._translator is None or (self._translator_model and self._translator_model != model):
+            from kb.registry import default_cache_dir
+
+            same = self.settings.generator == "local" and model == self.settings.generator_model
+            generator = self.generator if same else make_generator("local", model=model, cache_dir=default_cache_dir())
+            self._translator, self._translator_model = GeneratorTranslator(generator), model
+        return self._translator
+
+    @translator.setter
+    def translator(self, translator: QuestionTranslator) -> None:
+        self._translator, self._translator_model = translator, ""
 
     @property
     def reranker(self) -> CrossEncoderReranker:
@@ -397,6 +432,7 @@ class KnowledgeBase:
         if terms:
             hits = merge_expanded(hits, self.search(expanded_query(question, terms), k, filters), k)
         retrieved = time.perf_counter()
+        searched_as = self.search_text(question)
         answer = compose_answer(
             question,
             hits,
@@ -408,6 +444,8 @@ class KnowledgeBase:
             checking=Checking(self.embedder, self.cross_embedder, self.storage.store),
             on_text=on_text,
         )
+        if searched_as != question:
+            answer.warnings.insert(0, f"the question was searched in English as: {searched_as!r}")
         answer.timings["retrieve_s"] = retrieved - started
         answer.timings["total_s"] = time.perf_counter() - started
         return answer

@@ -91,3 +91,13 @@ class VectorBackend(Protocol):
     def close(self) -> None:
         """Flush and release connections."""
         ...
+
+
+@runtime_checkable
+class QuestionTranslator(Protocol):
+    """Puts a question into English, so that a Chinese question is searched as an English one over English
+    evidence (``Settings.translate_model``; `generation.translate.GeneratorTranslator` is the built-in one)."""
+
+    def translate(self, question: str) -> str:
+        """``question`` in English, or ``""`` when no translation came out."""
+        ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,12 @@ def add_eval_parser(subparsers: Any) -> Any:
         "`medkb train` on the evaluated knowledge base; langchain when its extra is installed)",
     )
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N queries only")
+    p.add_argument(
+        "--translate",
+        metavar="MODEL",
+        default=None,
+        help="search Chinese questions as their English translation by this local generator (Settings.translate_model)",
+    )
     p.add_argument(
         "--corpus-limit",
         type=int,
@@ -120,6 +127,10 @@ def run_eval(args: argparse.Namespace) -> int:
         require_trained(kb, systems)
         if any(system in TUNED_SYSTEMS for system in systems):
             tuned = tuned_kb(kb, dataset, directory, args.corpus_limit)
+        if args.translate:
+            for opened in (kb, tuned):
+                if opened is not None:
+                    opened.settings = replace(opened.settings, translate_model=args.translate)
         documents = kb.stats()["documents"]
         results = {}
         for suffix, queries in runs:

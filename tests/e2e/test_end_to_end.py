@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,19 @@ def test_a_chinese_question_is_answered_in_chinese(real_kb: KnowledgeBase) -> No
         assert answer.text.startswith("知识库中没有足够的证据") and "最接近的来源" in answer.text
     else:
         _assert_verified(real_kb, answer)
+
+
+def test_a_chinese_question_translated_by_the_real_generator_finds_the_english_evidence(real_kb: KnowledgeBase) -> None:
+    question = "哮喘如何诊断？"  # the 0.5B model translates common terms; rare ones need the 1.5B (docs/retrieval.md)
+    settings = real_kb.settings
+    real_kb.settings = replace(settings, translate_model=settings.generator_model)  # the loaded generator translates
+    try:
+        english = real_kb.search_text(question)
+        hits = real_kb.search(question, 3)
+    finally:
+        real_kb.settings = settings
+    assert english != question and "asthma" in english.lower()
+    assert "asthma" in f"{hits[0].title} {hits[0].text}".lower()
 
 
 def test_a_penicillin_allergy_raises_a_drug_warning(real_kb: KnowledgeBase) -> None:
