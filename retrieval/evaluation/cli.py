@@ -128,9 +128,10 @@ def run_eval(args: argparse.Namespace) -> int:
         if any(system in TUNED_SYSTEMS for system in systems):
             tuned = tuned_kb(kb, dataset, directory, args.corpus_limit)
         if args.translate:
-            for opened in (kb, tuned):
-                if opened is not None:
-                    opened.settings = replace(opened.settings, translate_model=args.translate)
+            kb.settings = replace(kb.settings, translate_model=args.translate)
+            if tuned is not None:
+                tuned.settings = replace(tuned.settings, translate_model=args.translate)
+                tuned.translator = kb.translator  # one model and one cache of translations (it loads on first use)
         documents = kb.stats()["documents"]
         results = {}
         for suffix, queries in runs:

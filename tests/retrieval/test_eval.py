@@ -182,6 +182,44 @@ def test_translated_queries_run_beside_their_originals(
     assert out["systems"]["bm25@original"]["mrr@10"] == 1.0  # both originals name their document exactly
 
 
+def test_translate_searches_chinese_questions_as_their_english(
+    beir_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--translate MODEL`` sets ``Settings.translate_model``: the named generator (a fake here) translates each
+    Chinese question once, and every system searches the English."""
+    english = {"偏头痛急性发作用什么药？": "zolmitriptan", "如何监测抗凝药？": "anticoagulant INR monitoring"}
+    asked: list[str] = []
+    made: list[str] = []
+
+    class _Generator:
+        name = "fake-translator"
+
+        def generate(self, messages, *, max_tokens=256, temperature=0.0):  # type: ignore[no-untyped-def]
+            question = messages[-1]["content"].split("\n", 1)[1]
+            asked.append(question)
+            return english[question]
+
+    def make_generator(spec: str, *, model: str, cache_dir: Path | None = None) -> _Generator:
+        made.append(model)
+        return _Generator()
+
+    monkeypatch.setattr("kb.knowledge_base.make_generator", make_generator)
+    translated = tmp_path / "zh.jsonl"
+    lines = [{"id": "q1", "question": "偏头痛急性发作用什么药？"}, {"id": "q3", "question": "如何监测抗凝药？"}]
+    translated.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    base = ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--systems", "bm25,hybrid"]
+    base += ["--queries", str(translated), "--kb-cache", str(tmp_path / "cache"), "--json"]
+    args = _parse(base)
+    assert args.func(args) == 0
+    untranslated = json.loads(capsys.readouterr().out)["systems"]
+    args = _parse([*base, "--translate", "some-model"])
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)["systems"]
+    assert made == ["some-model"] and sorted(asked) == sorted(english)  # once per question, for both systems
+    assert out["bm25"]["mrr@10"] == out["hybrid"]["mrr@10"] == 1.0
+    assert untranslated["bm25"]["mrr@10"] == 0.0  # no English word of the documents in the Chinese questions
+
+
 def test_a_translation_naming_an_unknown_query_is_refused(beir_dir: Path, tmp_path: Path) -> None:
     from retrieval.evaluation.datasets import EvalError
 
