@@ -11,6 +11,7 @@ import pytest
 
 from generation.base import EchoGenerator
 from kb import Document, KnowledgeBase, Settings
+from kb.types import Hit
 
 QUESTION = "阿莫西林可以治疗肺炎吗？"
 ENGLISH = "Can amoxicillin treat pneumonia?"
@@ -39,7 +40,7 @@ def kb(tmp_path: Path) -> Iterator[KnowledgeBase]:
         yield opened
 
 
-def _ids(hits: list) -> list[str]:  # type: ignore[type-arg]
+def _ids(hits: list[Hit]) -> list[str]:
     return [hit.chunk_id for hit in hits]
 
 
