@@ -28,6 +28,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from generation.local import TransformersGenerator  # noqa: E402
 from generation.translate import GeneratorTranslator  # noqa: E402
 from kb.registry import DEFAULT_GENERATOR  # noqa: E402
+from retrieval.evaluation.datasets import read_jsonl  # noqa: E402
 
 log = logging.getLogger("translate_queries")
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="translate the first N questions only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    rows = [json.loads(line) for line in args.source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = list(read_jsonl(args.source))
     rows = rows[: args.limit] if args.limit is not None else rows
     generator = TransformersGenerator(args.model, threads=2)
     generator.generate([{"role": "user", "content": "Hi"}], max_tokens=1)  # load outside the timing
