@@ -317,7 +317,8 @@ class KnowledgeBase:
         orders them. ``mmr`` (default ``settings.mmr``) re-orders hybrid results so that they do not repeat one
         document. ``rerank`` (default ``settings.rerank``) re-scores the top ``settings.rerank_candidates`` results with
         the cross-encoder trained by ``medkb train reranker`` (`retrieval.rerank`): those hits gain ``scores["rerank"]``
-        and take it as ``score``; without a trained reranker it raises MedkbError.
+        and are ordered by its blend with their first-stage score (``settings.rerank_weight``), which becomes their
+        ``score``; without a trained reranker it raises MedkbError.
         """
         if not query.strip():
             raise MedkbError("query is empty: expected some text to search for")
@@ -332,7 +333,7 @@ class KnowledgeBase:
         reranker = self.reranker
         depth = max(k, self.settings.rerank_candidates)
         hits = self.searcher.search(query, depth, Filters.from_mapping(filters), mode, mmr=mmr)
-        return rerank_hits(reranker, query, hits, self.settings.rerank_candidates)[:k]
+        return rerank_hits(reranker, query, hits, self.settings.rerank_candidates, self.settings.rerank_weight)[:k]
 
     def search_text(self, query: str) -> str:
         """What :meth:`search` searches for ``query``: its English translation (by :attr:`translator`) when

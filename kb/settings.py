@@ -50,7 +50,10 @@ class Settings:
     ``mmr`` re-orders the fused results by maximal marginal relevance (``mmr_lambda``: 1 keeps relevance order,
     lower favours evidence from other documents).
     ``rerank`` re-scores the top ``rerank_candidates`` results with the knowledge base's trained cross-encoder
-    (``medkb train reranker``; see `retrieval.rerank`); searching with it on and no reranker trained is an error.
+    (``medkb train reranker``; see `retrieval.rerank`): they are ordered by ``1 - rerank_weight`` of their
+    first-stage score (divided by the best) plus ``rerank_weight`` of the reranker's (scaled to [0, 1] over them);
+    1 orders by the reranker alone. The default was chosen on half of the dev questions (docs/training.md).
+    Searching with it on and no reranker trained is an error.
     ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
     cross-lingual index, searched for questions in another language than the evidence (Chinese over English).
     ``translate_model`` (a local generator, registry name or directory; ``""``, the default, for none) translates a
@@ -85,6 +88,7 @@ class Settings:
     mmr_lambda: float = 0.5
     rerank: bool = False
     rerank_candidates: int = 30
+    rerank_weight: float = 0.2
     cross_lingual_embedder: str = CROSS_LINGUAL_EMBEDDER
     translate_model: str = ""
     vector_store: str = "faiss"
@@ -114,7 +118,7 @@ class Settings:
             raise MedkbError(f"candidates={self.candidates}, rrf_k={self.rrf_k}: expected positive integers")
         if self.fusion not in FUSION_METHODS:
             raise MedkbError(f"fusion={self.fusion!r}: expected one of {', '.join(FUSION_METHODS)}")
-        for name in ("question_weight_dense", "mmr_lambda"):
+        for name in ("question_weight_dense", "mmr_lambda", "rerank_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise MedkbError(f"{name}={getattr(self, name)}: expected a value between 0 and 1")
         if self.weight_dense < 0 or self.weight_lexical < 0 or self.weight_dense + self.weight_lexical == 0:

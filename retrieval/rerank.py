@@ -2,12 +2,14 @@
 
 A cross-encoder reads the question and a passage together, so it can weigh evidence a bi-encoder or BM25 score
 misses, at the cost of one model pass per (question, passage): it is run over the top ``Settings.rerank_candidates``
-first-stage hits only, and the hits below keep their first-stage order.
+first-stage hits only, and the hits below keep their first-stage order. The reranked hits are ordered by a blend of
+their first-stage score and the cross-encoder's (`blend`): a reranker trained on a knowledge base's own text
+(`retrieval.training`) is weaker than the fused first stage on its own, but adds to it.
 
 Example::
 
     reranker = CrossEncoderReranker(Path("my-kb/models/reranker/model"))
-    hits = rerank(reranker, "metformin and lactic acidosis", hits, candidates=30)
+    hits = rerank(reranker, "metformin and lactic acidosis", hits, candidates=30, weight=0.2)
     hits[0].scores["rerank"]
 """
 
@@ -48,7 +50,8 @@ class CrossEncoderReranker:
         return self._model
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        """One relevance logit per passage for ``query`` (higher is more relevant)."""
+        """One relevance score per passage for ``query`` (higher is more relevant; a probability for a model saved
+        by `retrieval.training`, whose cross-encoder ends in a sigmoid)."""
         if not passages:
             return np.zeros(0, dtype=np.float32)
         scores = self._load().predict(
@@ -62,13 +65,30 @@ def passage_of(hit: Hit) -> str:
     return passage(hit.title, hit.text)
 
 
-def rerank(reranker: CrossEncoderReranker, query: str, hits: Sequence[Hit], candidates: int) -> list[Hit]:
-    """``hits`` with the first ``candidates`` re-ordered by the cross-encoder; those gain ``scores["rerank"]`` and
-    take it as ``score``, the rest keep their order and scores below them; ranks are renumbered."""
+def blend(first_stage: Sequence[float], reranked: Sequence[float], weight: float) -> np.ndarray:
+    """The scores that order reranked hits: ``(1 - weight)`` times the first-stage scores divided by their best (as
+    fusion scales each retriever) plus ``weight`` times the reranker's scores scaled to [0, 1] over the same hits.
+    ``weight`` 1 orders by the reranker alone, 0 keeps the first-stage order."""
+    fused = np.asarray(first_stage, dtype=np.float64)
+    best = float(fused.max()) if fused.size else 0.0
+    fused = fused / best if best > 0 else np.zeros_like(fused)
+    scores = np.asarray(reranked, dtype=np.float64)
+    spread = float(scores.max() - scores.min()) if scores.size else 0.0
+    scaled = (scores - scores.min()) / spread if spread > 0 else np.zeros_like(scores)
+    return (1.0 - weight) * fused + weight * scaled
+
+
+def rerank(
+    reranker: CrossEncoderReranker, query: str, hits: Sequence[Hit], candidates: int, weight: float = 1.0
+) -> list[Hit]:
+    """``hits`` with the first ``candidates`` re-ordered by their :func:`blend` of first-stage score and
+    cross-encoder score at ``weight``; those gain ``scores["rerank"]`` (the cross-encoder's) and take the blend as
+    ``score``; the rest keep their order and scores below them; ranks are renumbered."""
     head, tail = list(hits[:candidates]), list(hits[candidates:])
-    scores = reranker.score(query, [passage_of(hit) for hit in head])
-    order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
+    cross = reranker.score(query, [passage_of(hit) for hit in head])
+    blended = blend([hit.score for hit in head], cross, weight)
+    order = sorted(range(len(head)), key=lambda i: (-float(blended[i]), i))
     ranked = [
-        replace(head[i], score=float(scores[i]), scores={**head[i].scores, "rerank": float(scores[i])}) for i in order
+        replace(head[i], score=float(blended[i]), scores={**head[i].scores, "rerank": float(cross[i])}) for i in order
     ]
     return [replace(hit, rank=rank) for rank, hit in enumerate([*ranked, *tail], start=1)]

@@ -9,10 +9,11 @@ the ``eval`` extra).
 
 Two systems need models trained on the evaluated knowledge base's own corpus (``medkb train``; never on the
 questions) and are run only when named: ``hybrid+rerank`` is ``hybrid`` with its top ``Settings.rerank_candidates``
-re-scored by the trained cross-encoder; ``tuned-dense`` is dense search with the trained embedder, over a second
-knowledge base built from the same corpus with that embedder (`tuned_kb`), cached beside the first one under a hash
-of the model's weights, so a retrained model is never searched with stale vectors; ``tuned-hybrid`` is ``hybrid``
-over that knowledge base (the same fusion and weights, the trained embedder in place of the bundled one).
+re-ordered by a blend of the fused score and the trained cross-encoder's (``Settings.rerank_weight``);
+``tuned-dense`` is dense search with the trained embedder, over a second knowledge base built from the same corpus
+with that embedder (`tuned_kb`), cached beside the first one under a hash of the model's weights, so a retrained
+model is never searched with stale vectors; ``tuned-hybrid`` is ``hybrid`` over that knowledge base (the same fusion
+and weights, the trained embedder in place of the bundled one).
 """
 
 from __future__ import annotations

@@ -35,11 +35,11 @@ def add_train_parser(subparsers: Any) -> Any:
         p.add_argument("--kb", required=True, type=_path, help="knowledge base directory")
         p.add_argument("--epochs", type=int, default=1)
         p.add_argument("--batch-size", type=int, default=None, help="default: 32 (embedder), 16 (reranker)")
-        p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default 3e-5)")
         p.add_argument(
-            "--max-pairs", type=int, default=None, help="training pairs at most (default 2000 embedder, 1000 reranker)"
+            "--lr", type=float, default=None, help="AdamW learning rate (default 3e-5 embedder, 1e-4 reranker)"
         )
-        p.add_argument("--max-length", type=int, default=None, help="token limit (default 128 embedder, 256 reranker)")
+        p.add_argument("--max-pairs", type=int, default=None, help="training pairs at most (default 2000)")
+        p.add_argument("--max-length", type=int, default=None, help="token limit (default 128)")
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--base", default=None, help="starting weights: registry name or directory (default MiniLM)")
         p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")

@@ -68,8 +68,11 @@ class TrainOptions:
 #: Defaults by kind, chosen so that a 5,000-document knowledge base trains in well under 30 minutes on 2 cores.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "embedder": {"batch_size": 32, "learning_rate": 3e-5, "max_pairs": 2000, "max_length": 128},
-    "reranker": {"batch_size": 16, "learning_rate": 3e-5, "max_pairs": 1000, "max_length": 256},
+    "reranker": {"batch_size": 16, "learning_rate": 1e-4, "max_pairs": 2000, "max_length": 128},
 }
+#: A mined negative is skipped when its cosine to the anchor reaches this share of the positive's (likely another
+#: answer to the anchor, not a negative), by kind; see `mine_negatives`.
+_NEGATIVE_SCREEN: dict[str, float | None] = {"embedder": None, "reranker": 0.95}
 
 
 def model_dir(directory: Path, kind: str) -> Path:
@@ -178,6 +181,7 @@ def _with_negatives(
             split.documents,
             per_retriever=per,
             seed=seed,
+            max_relative=_NEGATIVE_SCREEN[kind],
             progress=bar.update,
         )
     n, v = len(split.train), len(split.validation)

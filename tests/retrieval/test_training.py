@@ -20,6 +20,7 @@ from retrieval.training import loop
 from retrieval.training.pairs import (
     Corpus,
     CorpusChunk,
+    TrainingPair,
     build_pairs,
     document_split,
     mine_negatives,
@@ -136,6 +137,62 @@ def test_hard_negatives_stay_in_their_split_and_off_their_document(tiny_kb: Path
             owners = [doc for doc, bodies in texts.items() if body in bodies]
             assert owners and pair.doc_id not in owners
             assert all(split.documents[o] == split.documents[pair.doc_id] for o in owners)
+
+
+class _Vectors:
+    """A fake embedder: fixed unit vectors by text (unknown texts get the last axis)."""
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table = table
+
+    @property
+    def dim(self) -> int:
+        return 3
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        rows = [self.table.get(text, [0.0, 0.0, 1.0]) for text in texts]
+        return np.asarray([np.asarray(r) / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+
+class _Rankings:
+    """A fake storage: BM25 and the vector index both rank the given row ids, best first."""
+
+    def __init__(self, rowids: list[int]) -> None:
+        self.rowids = np.asarray(rowids)
+
+    def lexical(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.rowids[:k], np.ones(min(k, len(self.rowids)))
+
+    def dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.rowids[:k], np.ones(min(k, len(self.rowids)))
+
+
+def test_screen_skips_negatives_as_close_to_the_anchor_as_its_positive() -> None:
+    """A passage that restates the anchor (cosine above 0.95 of the positive's) is a likely false negative: with
+    ``max_relative`` it is skipped and the next candidate taken; without it, it is the first negative."""
+    chunks = {
+        "own": [CorpusChunk(1, "own", "", "Gout flares follow urate deposition.")],
+        "copy": [CorpusChunk(2, "copy", "", "Gout flares come from urate crystals.")],
+        "other": [CorpusChunk(3, "other", "", "Asthma is variable airflow limitation.")],
+        "far": [CorpusChunk(4, "far", "", "Statins lower cholesterol.")],
+    }
+    corpus = Corpus({d: "" for d in chunks}, chunks)
+    pair = TrainingPair("gout", "Gout flares follow urate deposition.", "own", "title")
+    embedder = _Vectors(
+        {
+            "gout": [1.0, 0.0, 0.0],
+            "Gout flares follow urate deposition.": [0.8, 0.6, 0.0],  # cosine 0.8 to the anchor
+            "Gout flares come from urate crystals.": [0.9, 0.1, 0.1],  # cosine 0.99: restates it
+            "Asthma is variable airflow limitation.": [0.5, 0.0, 0.87],  # cosine 0.5
+        }
+    )
+    documents = dict.fromkeys(chunks, "train")
+    storage = _Rankings([1, 2, 3, 4])
+    plain = mine_negatives([pair], corpus, storage, embedder, documents)  # type: ignore[arg-type]
+    screened = mine_negatives([pair], corpus, storage, embedder, documents, max_relative=0.95)  # type: ignore[arg-type]
+    assert plain[0].negatives[0] == "Gout flares come from urate crystals."
+    assert "Gout flares come from urate crystals." not in screened[0].negatives
+    assert screened[0].negatives[0] == "Asthma is variable airflow limitation."
 
 
 # -- the loop: determinism and resume, on a toy model -----------------------------------------------------------------
