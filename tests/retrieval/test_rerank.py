@@ -49,3 +49,18 @@ def test_hits_below_the_candidates_keep_their_place() -> None:
     out = rerank(reranker, "q", _hits(), 2, weight=1.0)
     assert [h.chunk_id for h in out] == ["b", "a", "c", "d"]
     assert "rerank" not in out[2].scores and out[2].score == 0.5
+
+
+def test_rerank_weight_is_chosen_on_half_a_and_reported_on_half_b() -> None:
+    from retrieval.evaluation.rerank_weights import GRID, joint_choice
+
+    def row(best: str, top: float) -> dict[str, float]:
+        return {f"{w:.1f}": (top if f"{w:.1f}" == best else 0.5) for w in GRID}
+
+    results = [
+        {"dataset": "one", "ndcg@10": {"A": row("0.2", 0.9), "B": row("0.7", 0.8)}},
+        {"dataset": "two", "ndcg@10": {"A": row("0.3", 0.6), "B": row("0.2", 0.7)}},
+    ]
+    chosen = joint_choice(results)
+    assert chosen["weight"] == 0.2  # mean on A: 0.2 -> 0.7, 0.3 -> 0.55
+    assert chosen["B"] == {"one": {"weight": 0.5, "hybrid": 0.5}, "two": {"weight": 0.7, "hybrid": 0.5}}
