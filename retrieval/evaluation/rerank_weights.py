@@ -2,7 +2,7 @@
 that orders reranked hits (`retrieval.rerank.blend`), chosen on one half of the dev questions and reported on the
 other.
 
-    python -m retrieval.evaluation.rerank_weights --dataset scifact [--dataset medquad --every 10] [--json]
+    python -m retrieval.evaluation.rerank_weights --dataset scifact --every 1 [--dataset medquad --every 10] [--json]
 
 For each data set it opens the evaluation knowledge base that ``medkb eval retrieval`` builds, which must hold a
 reranker (``medkb train reranker --kb DIR``, trained on its corpus only). For every ``every``-th dev question it
@@ -84,13 +84,21 @@ def joint_choice(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", action="append", required=True, choices=("scifact", "pubmedqa", "medquad"))
-    parser.add_argument("--every", type=int, default=1, help="use every N-th dev question (default: all)")
+    parser.add_argument(
+        "--every",
+        type=int,
+        action="append",
+        help="use every N-th dev question (default: all); once for every data set, or once per --dataset, in order",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    if args.every < 1:
-        parser.error(f"--every {args.every}: expected a positive integer")
+    every = args.every or [1]
+    if len(every) == 1:
+        every = every * len(args.dataset)
+    if len(every) != len(args.dataset) or min(every) < 1:
+        parser.error(f"--every {every}: expected one positive integer, or one per --dataset")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    results = [sweep(name, Settings(), args.every) for name in args.dataset]
+    results = [sweep(name, Settings(), n) for name, n in zip(args.dataset, every, strict=True)]
     chosen = joint_choice(results)
     if args.json:
         print(json.dumps({"data_sets": results, "joint_best_on_A": chosen}, indent=2))

@@ -47,8 +47,6 @@ _SPACE = re.compile(r"\s+")
 _SENTENCE_CHARS = (30, 300)
 #: Sentence pairs taken per document (its first chunks), so long documents do not dominate.
 _SENTENCES_PER_DOC = 2
-#: Eligible chunks read beyond ``per_retriever`` from each retriever's ranking when mining negatives.
-_SPARE_CANDIDATES = 4
 
 
 @dataclass(frozen=True)
@@ -227,83 +225,75 @@ def mine_negatives(
     belong to another document of the pair's own split (``documents``: document id -> split) and differ from the
     positive. A pair for which none is found gets a random chunk of its split, so every pair has one.
 
-    ``max_relative`` (with an embedder) skips a candidate whose cosine to the anchor reaches that share of the
+    ``max_relative`` (with an embedder) then drops a negative whose cosine to the anchor reaches that share of the
     positive's: a passage the embedder finds about as close to the anchor as the anchor's own passage is more
-    likely another answer to it (a false negative) than a negative. Without it a reranker learns to score down
-    exactly the passages that restate the question."""
+    likely another answer to it (a false negative) than a negative, and with such negatives a reranker learns to
+    score down exactly the passages that restate the question. A dropped negative is not replaced by the next
+    candidate (the next ones are as close, measured: docs/training.md); a pair left without any gets the random
+    chunk."""
     by_split: dict[str, list[CorpusChunk]] = {}
     for chunk in corpus.by_rowid.values():
         if chunk.doc_id in documents:
             by_split.setdefault(documents[chunk.doc_id], []).append(chunk)
     rng = random.Random(seed)
     vectors = embedder.embed_documents([p.anchor for p in pairs]) if embedder is not None and pairs else None
-    screen = max_relative is not None and vectors is not None
-    # A few more eligible chunks than needed are read per retriever, so that one already taken from the other
-    # retriever, or skipped by the screen, can be replaced.
-    wanted = per_retriever + _SPARE_CANDIDATES
-    candidates: list[list[list[str]]] = []
+    mined: list[list[str]] = []
     for index, pair in enumerate(pairs):
         side = documents.get(pair.doc_id)
+        seen_texts = {_norm(pair.positive)}
+        chosen: list[str] = []
         rankings = [storage.lexical(pair.anchor, depth)[0].tolist()]
         if vectors is not None:
             rankings.append(storage.dense(vectors[index], depth)[0].tolist())
-        per_ranking: list[list[str]] = []
         for ranking in rankings:
-            texts: dict[str, str] = {}
+            taken = 0
             for rowid in ranking:
                 chunk = corpus.by_rowid.get(int(rowid))
-                if len(texts) >= wanted or chunk is None:
+                if taken >= per_retriever or chunk is None:
                     continue
                 if chunk.doc_id == pair.doc_id or documents.get(chunk.doc_id) != side:
                     continue
                 text = _render_like(pair, corpus, chunk)
-                if _norm(text) != _norm(pair.positive):
-                    texts.setdefault(_norm(text), text)
-            per_ranking.append(list(texts.values()))
-        candidates.append(per_ranking)
+                if _norm(text) in seen_texts:
+                    continue
+                seen_texts.add(_norm(text))
+                chosen.append(text)
+                taken += 1
+        mined.append(chosen)
         if progress is not None:
             progress(1)
-    similar = _too_similar(pairs, candidates, embedder, vectors, max_relative) if screen else set()
+    if max_relative is not None and vectors is not None:
+        similar = _too_similar(pairs, mined, embedder, vectors, max_relative)
+        log.info("%d of %d mined negatives dropped as too close to their anchor", len(similar), sum(map(len, mined)))
+        mined = [[t for t in chosen if (index, t) not in similar] for index, chosen in enumerate(mined)]
     out: list[TrainingPair] = []
-    for index, pair in enumerate(pairs):
-        chosen: dict[str, str] = {}
-        for texts in candidates[index]:
-            kept = [t for t in texts if (index, t) not in similar and _norm(t) not in chosen][:per_retriever]
-            chosen.update((_norm(t), t) for t in kept)
+    for pair, chosen in zip(pairs, mined, strict=True):
         side = documents.get(pair.doc_id)
         if not chosen and (pool := [c for c in by_split.get(side or "", []) if c.doc_id != pair.doc_id]):
-            text = _render_like(pair, corpus, rng.choice(pool))
-            chosen[_norm(text)] = text
-        out.append(replace(pair, negatives=tuple(chosen.values())))
-    if screen:
-        log.info("%d of %d candidate negatives skipped as too close to their anchor", len(similar), _count(candidates))
+            chosen = [_render_like(pair, corpus, rng.choice(pool))]
+        out.append(replace(pair, negatives=tuple(chosen)))
     return out
 
 
 def _too_similar(
     pairs: Sequence[TrainingPair],
-    candidates: list[list[list[str]]],
+    mined: list[list[str]],
     embedder: Embedder | None,
-    anchors: np.ndarray | None,
-    max_relative: float | None,
+    anchors: np.ndarray,
+    max_relative: float,
 ) -> set[tuple[int, str]]:
-    """(pair index, candidate text) of the candidates whose cosine to the anchor is at least ``max_relative`` times
-    the positive's; every text is embedded once, in one batch."""
-    if embedder is None or anchors is None or max_relative is None:
+    """(pair index, negative) of the negatives whose cosine to the anchor is at least ``max_relative`` times the
+    positive's; every text is embedded once, in one batch."""
+    if embedder is None:
         return set()
-    texts = list(dict.fromkeys([p.positive for p in pairs] + [t for c in candidates for r in c for t in r]))
+    texts = list(dict.fromkeys([p.positive for p in pairs] + [t for chosen in mined for t in chosen]))
     row = {text: i for i, text in enumerate(texts)}
     embedded = embedder.embed_documents(texts)
     out: set[tuple[int, str]] = set()
     for index, pair in enumerate(pairs):
         limit = max_relative * float(anchors[index] @ embedded[row[pair.positive]])
-        for ranking in candidates[index]:
-            out.update((index, t) for t in ranking if float(anchors[index] @ embedded[row[t]]) >= limit)
+        out.update((index, t) for t in mined[index] if float(anchors[index] @ embedded[row[t]]) >= limit)
     return out
-
-
-def _count(candidates: list[list[list[str]]]) -> int:
-    return sum(len(r) for c in candidates for r in c)
 
 
 def _render_like(pair: TrainingPair, corpus: Corpus, chunk: CorpusChunk) -> str:

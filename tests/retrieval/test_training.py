@@ -167,9 +167,9 @@ class _Rankings:
         return self.rowids[:k], np.ones(min(k, len(self.rowids)))
 
 
-def test_screen_skips_negatives_as_close_to_the_anchor_as_its_positive() -> None:
+def test_screen_drops_negatives_as_close_to_the_anchor_as_its_positive() -> None:
     """A passage that restates the anchor (cosine above 0.95 of the positive's) is a likely false negative: with
-    ``max_relative`` it is skipped and the next candidate taken; without it, it is the first negative."""
+    ``max_relative`` it is dropped (not replaced); without it, it is the first negative."""
     chunks = {
         "own": [CorpusChunk(1, "own", "", "Gout flares follow urate deposition.")],
         "copy": [CorpusChunk(2, "copy", "", "Gout flares come from urate crystals.")],
@@ -191,8 +191,9 @@ def test_screen_skips_negatives_as_close_to_the_anchor_as_its_positive() -> None
     plain = mine_negatives([pair], corpus, storage, embedder, documents)  # type: ignore[arg-type]
     screened = mine_negatives([pair], corpus, storage, embedder, documents, max_relative=0.95)  # type: ignore[arg-type]
     assert plain[0].negatives[0] == "Gout flares come from urate crystals."
-    assert "Gout flares come from urate crystals." not in screened[0].negatives
-    assert screened[0].negatives[0] == "Asthma is variable airflow limitation."
+    assert screened[0].negatives == ("Asthma is variable airflow limitation.",)
+    alone = mine_negatives([pair], corpus, _Rankings([2]), embedder, documents, max_relative=0.95)  # type: ignore[arg-type]
+    assert len(alone[0].negatives) == 1  # none left: a random chunk of the split, as for a pair with no candidates
 
 
 # -- the loop: determinism and resume, on a toy model -----------------------------------------------------------------
