@@ -88,7 +88,7 @@ class Settings:
     mmr_lambda: float = 0.5
     rerank: bool = False
     rerank_candidates: int = 30
-    rerank_weight: float = 0.2
+    rerank_weight: float = 0.1
     cross_lingual_embedder: str = CROSS_LINGUAL_EMBEDDER
     translate_model: str = ""
     vector_store: str = "faiss"

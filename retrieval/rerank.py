@@ -4,12 +4,13 @@ A cross-encoder reads the question and a passage together, so it can weigh evide
 misses, at the cost of one model pass per (question, passage): it is run over the top ``Settings.rerank_candidates``
 first-stage hits only, and the hits below keep their first-stage order. The reranked hits are ordered by a blend of
 their first-stage score and the cross-encoder's (`blend`): a reranker trained on a knowledge base's own text
-(`retrieval.training`) is weaker than the fused first stage on its own, but adds to it.
+(`retrieval.training`) is weaker than the fused first stage on its own, so it only adjusts the fused order
+(measured in docs/training.md).
 
 Example::
 
     reranker = CrossEncoderReranker(Path("my-kb/models/reranker/model"))
-    hits = rerank(reranker, "metformin and lactic acidosis", hits, candidates=30, weight=0.2)
+    hits = rerank(reranker, "metformin and lactic acidosis", hits, candidates=30, weight=0.1)
     hits[0].scores["rerank"]
 """
 

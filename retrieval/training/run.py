@@ -70,7 +70,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "embedder": {"batch_size": 32, "learning_rate": 3e-5, "max_pairs": 2000, "max_length": 128},
     "reranker": {"batch_size": 16, "learning_rate": 1e-4, "max_pairs": 2000, "max_length": 128},
 }
-#: A mined negative is skipped when its cosine to the anchor reaches this share of the positive's (likely another
+#: A mined negative is dropped when its cosine to the anchor reaches this share of the positive's (likely another
 #: answer to the anchor, not a negative), by kind; see `mine_negatives`.
 _NEGATIVE_SCREEN: dict[str, float | None] = {"embedder": None, "reranker": 0.95}
 
