@@ -79,17 +79,22 @@ def blend(first_stage: Sequence[float], reranked: Sequence[float], weight: float
     return (1.0 - weight) * fused + weight * scaled
 
 
+def reorder(head: Sequence[Hit], cross: Sequence[float], weight: float) -> list[Hit]:
+    """``head`` ordered by the :func:`blend` of its first-stage scores and the cross-encoder's scores ``cross`` at
+    ``weight`` (ties keep their first-stage order); each hit gains ``scores["rerank"]`` and takes the blend as
+    ``score``. Ranks are left as they were."""
+    blended = blend([hit.score for hit in head], cross, weight)
+    order = sorted(range(len(head)), key=lambda i: (-float(blended[i]), i))
+    return [
+        replace(head[i], score=float(blended[i]), scores={**head[i].scores, "rerank": float(cross[i])}) for i in order
+    ]
+
+
 def rerank(
     reranker: CrossEncoderReranker, query: str, hits: Sequence[Hit], candidates: int, weight: float = 1.0
 ) -> list[Hit]:
-    """``hits`` with the first ``candidates`` re-ordered by their :func:`blend` of first-stage score and
-    cross-encoder score at ``weight``; those gain ``scores["rerank"]`` (the cross-encoder's) and take the blend as
-    ``score``; the rest keep their order and scores below them; ranks are renumbered."""
+    """``hits`` with the first ``candidates`` re-scored by the cross-encoder and re-ordered by :func:`reorder` at
+    ``weight``; the rest keep their order and scores below them; ranks are renumbered."""
     head, tail = list(hits[:candidates]), list(hits[candidates:])
     cross = reranker.score(query, [passage_of(hit) for hit in head])
-    blended = blend([hit.score for hit in head], cross, weight)
-    order = sorted(range(len(head)), key=lambda i: (-float(blended[i]), i))
-    ranked = [
-        replace(head[i], score=float(blended[i]), scores={**head[i].scores, "rerank": float(cross[i])}) for i in order
-    ]
-    return [replace(hit, rank=rank) for rank, hit in enumerate([*ranked, *tail], start=1)]
+    return [replace(hit, rank=rank) for rank, hit in enumerate([*reorder(head, cross, weight), *tail], start=1)]

@@ -7,9 +7,10 @@ other.
 For each data set it opens the evaluation knowledge base that ``medkb eval retrieval`` builds, which must hold a
 reranker (``medkb train reranker --kb DIR``, trained on its corpus only). For every ``every``-th dev question it
 runs ``hybrid`` (top 100) once and scores the top ``Settings.rerank_candidates`` with the reranker once, then orders
-them by `blend` at every weight of `GRID` (0: ``hybrid``; 1: the reranker alone). Halves A and B by ``md5(query id)``
-as in `retrieval.evaluation.weights`; nDCG@10 judged per document, as in the harness. The weight with the best mean
-half-A nDCG@10 over the data sets given is the joint choice; half B says whether it holds.
+them by `retrieval.rerank.reorder` (what ``kb.search(..., rerank=True)`` does) at every weight of `GRID` (0:
+``hybrid``; 1: the reranker alone). Halves A and B by ``md5(query id)`` as in `retrieval.evaluation.weights`;
+nDCG@10 judged per document, as in the harness. The weight with the best mean half-A nDCG@10 over the data sets
+given is the joint choice; half B says whether it holds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from retrieval.evaluation.datasets import load_dataset
 from retrieval.evaluation.metrics import per_query
 from retrieval.evaluation.systems import default_kb_dir, document_ranking, open_kb, require_trained
 from retrieval.evaluation.weights import half
-from retrieval.rerank import blend, passage_of
+from retrieval.rerank import passage_of, reorder
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,7 @@ def sweep(name: str, settings: Settings, every: int = 1) -> dict[str, Any]:
             head, tail = hits[:head_size], hits[head_size:]
             cross = kb.reranker.score(text, [passage_of(hit) for hit in head])
             for weight in GRID:
-                scores = blend([hit.score for hit in head], cross, weight)
-                order = sorted(range(len(head)), key=lambda j: (-float(scores[j]), j))
-                runs[f"{weight:.1f}"][qid] = document_ranking([*(head[j] for j in order), *tail])
+                runs[f"{weight:.1f}"][qid] = document_ranking([*reorder(head, cross, weight), *tail])
     finally:
         kb.close()
     scores = {weight: per_query(dataset.qrels, run) for weight, run in runs.items()}

@@ -262,7 +262,7 @@ def mine_negatives(
         mined.append(chosen)
         if progress is not None:
             progress(1)
-    if max_relative is not None and vectors is not None:
+    if max_relative is not None and embedder is not None and vectors is not None:
         similar = _too_similar(pairs, mined, embedder, vectors, max_relative)
         log.info("%d of %d mined negatives dropped as too close to their anchor", len(similar), sum(map(len, mined)))
         mined = [[t for t in chosen if (index, t) not in similar] for index, chosen in enumerate(mined)]
@@ -278,14 +278,12 @@ def mine_negatives(
 def _too_similar(
     pairs: Sequence[TrainingPair],
     mined: list[list[str]],
-    embedder: Embedder | None,
+    embedder: Embedder,
     anchors: np.ndarray,
     max_relative: float,
 ) -> set[tuple[int, str]]:
     """(pair index, negative) of the negatives whose cosine to the anchor is at least ``max_relative`` times the
     positive's; every text is embedded once, in one batch."""
-    if embedder is None:
-        return set()
     texts = list(dict.fromkeys([p.positive for p in pairs] + [t for chosen in mined for t in chosen]))
     row = {text: i for i, text in enumerate(texts)}
     embedded = embedder.embed_documents(texts)
