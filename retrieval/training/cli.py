@@ -33,7 +33,7 @@ def add_train_parser(subparsers: Any) -> Any:
             f"{kind}/model with report.json beside it, and recorded in DIR/manifest.json.",
         )
         p.add_argument("--kb", required=True, type=_path, help="knowledge base directory")
-        p.add_argument("--epochs", type=int, default=1)
+        p.add_argument("--epochs", type=int, default=None, help="default: 1 (embedder), 2 (reranker)")
         p.add_argument("--batch-size", type=int, default=None, help="default: 32 (embedder), 16 (reranker)")
         p.add_argument(
             "--lr", type=float, default=None, help="AdamW learning rate (default 3e-5 embedder, 1e-4 reranker)"

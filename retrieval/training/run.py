@@ -52,9 +52,10 @@ REPORT = "report.json"
 class TrainOptions:
     """What ``medkb train`` may change. ``max_pairs`` caps the training pairs (the time budget: see
     docs/training.md); ``max_length`` is the model's token limit (bi-encoder: per text; cross-encoder: per pair);
-    ``base`` is the starting weights (registry name or directory; default the bundled all-MiniLM-L6-v2)."""
+    ``base`` is the starting weights (registry name or directory; default the bundled all-MiniLM-L6-v2). An option
+    left ``None`` takes its kind's default (``_DEFAULTS``; epochs: 1 for the embedder, 2 for the reranker)."""
 
-    epochs: int = 1
+    epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
     max_pairs: int | None = None
@@ -65,10 +66,11 @@ class TrainOptions:
     checkpoint_every: int = 25
 
 
-#: Defaults by kind, chosen so that a 5,000-document knowledge base trains in well under 30 minutes on 2 cores.
+#: Defaults by kind (for the options left None), chosen so that a 5,000-document knowledge base trains in under 30
+#: minutes on 2 cores (SciFact's 5,183 abstracts: embedder 6 min, reranker 23 min; docs/training.md).
 _DEFAULTS: dict[str, dict[str, Any]] = {
-    "embedder": {"batch_size": 32, "learning_rate": 3e-5, "max_pairs": 2000, "max_length": 128},
-    "reranker": {"batch_size": 16, "learning_rate": 1e-4, "max_pairs": 2000, "max_length": 128},
+    "embedder": {"epochs": 1, "batch_size": 32, "learning_rate": 3e-5, "max_pairs": 2000, "max_length": 128},
+    "reranker": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-4, "max_pairs": 2000, "max_length": 128},
 }
 #: A mined negative is dropped when its cosine to the anchor reaches this share of the positive's (likely another
 #: answer to the anchor, not a negative), by kind; see `mine_negatives`.
@@ -110,7 +112,7 @@ def train_model(
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(out, kind, filled, resume)
     config = loop.LoopConfig(
-        epochs=filled.epochs,
+        epochs=int(filled.epochs or 1),
         batch_size=int(filled.batch_size or 1),
         learning_rate=float(filled.learning_rate or 3e-5),
         seed=filled.seed,
