@@ -95,8 +95,11 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"pairs: {report['pairs']}")
     kept = "the untrained start: no epoch beat it" if report["best_epoch"] == 0 else f"epoch {report['best_epoch']}"
     print(f"validation (kept {kept}): {_fmt(metrics['validation'])}")
-    print(f"test, trained:   {_fmt(metrics['test'])}")
-    print(f"test, untrained: {_fmt(metrics['test_untrained'])}")
+    if report["pairs"]["test"]:
+        print(f"test, trained:   {_fmt(metrics['test'])}")
+        print(f"test, untrained: {_fmt(metrics['test_untrained'])}")
+    else:
+        print("test: no held-out pairs (too few documents for the 5 % test split), so no test figures")
     print(f"report: {(args.kb / report['path']).parent / REPORT}")
     return 0
 

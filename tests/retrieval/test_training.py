@@ -367,6 +367,28 @@ def test_apply_refuses_before_training(tiny_kb: Path, capsys: pytest.CaptureFixt
     assert "medkb ingest" in capsys.readouterr().err
 
 
+def test_small_knowledge_base_reports_no_test_figures(
+    tiny_kb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A knowledge base too small for a test split gets a line saying so, not test figures of 0.000."""
+    from kb.cli import main
+    from retrieval.training import cli
+
+    zeros = dict.fromkeys(("ndcg@10", "mrr@10", "recall@1", "recall@10"), 0.0)
+    report = {
+        "path": "models/reranker/model",
+        "steps": 4,
+        "seconds": 1.0,
+        "pairs": {"train": 9, "validation": 1, "test": 0},
+        "best_epoch": 1,
+        "metrics": {"validation": {"epoch": 1.0, **zeros}, "test": zeros, "test_untrained": zeros},
+    }
+    monkeypatch.setattr(cli, "train_model", lambda *args, **kwargs: report)
+    assert main(["train", "reranker", "--kb", str(tiny_kb), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "test: no held-out pairs" in out and "test, trained" not in out
+
+
 def test_eval_systems_with_trained_models(trained_kb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The harness refuses hybrid+rerank without a reranker, naming the command; with both models trained on the
     evaluated knowledge base it runs hybrid+rerank, tuned-dense and tuned-hybrid."""
