@@ -99,7 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"test, trained:   {_fmt(metrics['test'])}")
         print(f"test, untrained: {_fmt(metrics['test_untrained'])}")
     else:
-        print("test: no held-out pairs (too few documents for the 5 % test split), so no test figures")
+        print("test: no held-out pairs (too few documents for a test split), so no test figures")
     print(f"report: {(args.kb / report['path']).parent / REPORT}")
     return 0
 

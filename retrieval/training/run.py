@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kb.errors import MedkbError
 from kb.knowledge_base import KnowledgeBase
@@ -41,6 +41,7 @@ from retrieval.training.pairs import PairSplit, build_pairs, mine_negatives, rea
 from retrieval.training.validation import dense_metrics, held_out, rerank_metrics
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 KINDS = ("embedder", "reranker")
 MODELS_DIR = "models"
@@ -97,9 +98,20 @@ def train_model(
     ``<kb>/models/<kind>/model``, record it in the manifest and return the report (also written to
     ``report.json``). ``resume`` continues an interrupted run with the same options."""
     options = options or TrainOptions()
-    defaults = _DEFAULTS[kind] if kind in _DEFAULTS else {}
     out = model_dir(directory, kind)
-    filled = replace(options, **{k: v for k, v in defaults.items() if getattr(options, k) is None})
+    filled = replace(options, **{k: v for k, v in _DEFAULTS[kind].items() if getattr(options, k) is None})
+    # Checked before any reading or mining, so a bad option is refused at once, not minutes in.
+    config = loop.LoopConfig(
+        epochs=_given(filled.epochs),
+        batch_size=_given(filled.batch_size),
+        learning_rate=_given(filled.learning_rate),
+        seed=filled.seed,
+        threads=filled.threads,
+        checkpoint_every=filled.checkpoint_every,
+    )
+    length = _given(filled.max_length)
+    if length < 1:
+        raise MedkbError(f"max_length={length}: expected a positive number of tokens")
     say = on_stage or (lambda message: log.info("%s", message))
     started = time.perf_counter()
     base = resolve_model(filled.base)
@@ -111,15 +123,6 @@ def train_model(
         split = _with_negatives(split, corpus, kb, kind, filled.seed, progress)
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(out, kind, filled, resume)
-    config = loop.LoopConfig(
-        epochs=int(filled.epochs or 1),
-        batch_size=int(filled.batch_size or 1),
-        learning_rate=float(filled.learning_rate or 3e-5),
-        seed=filled.seed,
-        threads=filled.threads,
-        checkpoint_every=filled.checkpoint_every,
-    )
-    length = int(filled.max_length or 128)
     if kind == "embedder":
         task: Any = embedder_task(base, split.validation, max_seq_length=length, seed=filled.seed)
         examples: list[Any] = list(split.train)
@@ -188,6 +191,13 @@ def _with_negatives(
         )
     n, v = len(split.train), len(split.validation)
     return PairSplit(mined[:n], mined[n : n + v], mined[n + v :], split.documents)
+
+
+def _given(value: _T | None) -> _T:
+    """An option after ``_DEFAULTS`` filled it in: every kind sets every option that may be left None."""
+    if value is None:
+        raise MedkbError("a training option has neither a value nor a default for its kind")
+    return value
 
 
 def _check_resume(out: Path, kind: str, options: TrainOptions, resume: bool) -> None:

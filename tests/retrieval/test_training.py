@@ -367,6 +367,20 @@ def test_apply_refuses_before_training(tiny_kb: Path, capsys: pytest.CaptureFixt
     assert "medkb ingest" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (TrainOptions(epochs=0), "epochs=0"),
+        (TrainOptions(batch_size=0), "batch_size=0"),
+        (TrainOptions(max_length=0), "max_length=0"),
+    ],
+)
+def test_bad_options_are_refused_before_training(tiny_kb: Path, options: TrainOptions, named: str) -> None:
+    """A zero is an error naming the option (not replaced by the default), raised before the corpus is read."""
+    with pytest.raises(MedkbError, match=named):
+        train_model("reranker", tiny_kb, options)
+
+
 def test_small_knowledge_base_reports_no_test_figures(
     tiny_kb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
