@@ -19,6 +19,7 @@ from kb import KnowledgeBase, Settings
 from kb.cli import main
 
 ENTREZ = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pubmed_xml" / "biopython" / "Entrez"
+pytestmark = pytest.mark.skipif(not ENTREZ.is_dir(), reason=f"shared PubMed fixtures {ENTREZ} missing")
 
 
 class _Quiet(SimpleHTTPRequestHandler):

@@ -21,6 +21,7 @@ BOMB = (
     + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">\n' for i in range(8))
     + "]>\n<PubmedArticleSet>&i;</PubmedArticleSet>\n"
 )
+pytestmark = pytest.mark.skipif(not PUBMED.is_file(), reason=f"shared PubMed fixture {PUBMED} missing")
 
 
 def _bad_inputs(d: Path, secret: Path) -> dict[str, str]:
