@@ -1,0 +1,231 @@
+"""How much the bundled generators know about PubMedQA answers: prompt variants and a linear probe, measured.
+
+    python -m generation.evaluation.decide_variants [--variants shipped,question-first] [--hidden] [--limit N]
+        [--generator-model NAME] [--json]
+
+`medkb eval qa --dataset pubmedqa` misses its 0.65 target; this script measures the routes tried to close the gap,
+all on the PubMedQA dev questions with the retrieval-evaluation knowledge base (the gold abstract is not handed
+over: the evidence is what the question retrieves). For each question and variant it reads the generator's
+probability of "yes", "no" and "maybe" as its next word:
+
+- ``shipped``: `generation.decide.decision_messages` over the top 3 passages, in the chat template (what
+  ``medkb eval qa`` does);
+- ``whole``: the same chat, with the whole top-ranked abstract as one passage;
+- ``lmeval``: no chat template, ``Abstract: ... Question: ... Answer:`` over the whole top-ranked abstract (the
+  form language-model benchmark harnesses use);
+- ``question-first``: no chat template, the question, then the top-ranked abstract with its section labels, then
+  the question again and ``Answer (yes, no or maybe):``.
+
+With ``--hidden``, the hidden state at the answer position of the last variant (at half, three quarters and all of
+the layers) is kept too, and a logistic regression (scikit-learn, standardised features) fitted on half A of the
+questions is scored on half B and the reverse: a probe that asks whether the answer is linearly readable from the
+model even where its next-word probabilities miss it.
+
+Per variant it reports the area under the ROC curve of log p(yes) - log p(no) on the yes/no questions, raw
+accuracy, and accuracy and macro-F1 with the bias of `generation.decide.fit_bias` fitted on one half and scored on
+the other (both directions), beside always answering the most common option of the fitting half. Halves are
+`generation.evaluation.qa.half`, as in ``medkb eval qa``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from generation.decide import YES_NO_MAYBE, choose_label, decision_messages, fit_bias, macro_f1
+from generation.evaluation.qa import ClosedItem, closed_kb, half, pubmedqa_items
+from generation.local import TransformersGenerator, _first_tokens
+from kb.knowledge_base import KnowledgeBase
+from kb.offline import use_offline_environment
+from kb.registry import DEFAULT_GENERATOR
+from kb.settings import Settings
+from kb.types import Hit
+from retrieval.evaluation.datasets import data_dir, read_jsonl
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("shipped", "whole", "lmeval", "question-first")
+#: Inverse regularisation strengths of the probe.
+PROBE_C = (0.001, 0.01, 0.1, 1.0)
+
+
+def abstracts() -> dict[str, tuple[list[str], list[str]]]:
+    """PMID -> (passages, section labels) of the PubMedQA corpus."""
+    rows = read_jsonl(data_dir() / "pubmedqa" / "corpus.jsonl")
+    return {str(o["pmid"]): (o["contexts"], o.get("section_labels") or [""] * len(o["contexts"])) for o in rows}
+
+
+def _text(abstract: tuple[list[str], list[str]], *, labels: bool) -> str:
+    return "\n".join(f"{label}: {c}" if label and labels else c for c, label in zip(*abstract, strict=True))
+
+
+class Reader:
+    """The generator's option probabilities (and hidden states) for a prompt given as chat messages or raw text."""
+
+    def __init__(self, model: str) -> None:
+        self.generator = TransformersGenerator(model)
+        self.model, self.tokenizer = self.generator._load()
+        count = int(self.model.config.num_hidden_layers)
+        self.layers = sorted({count // 2, (3 * count) // 4, count})
+        self.tokens = {o: sorted(_first_tokens(self.tokenizer, o)) for o in YES_NO_MAYBE}
+
+    def read(self, prompt: str | list[dict[str, str]], *, hidden: bool = False) -> tuple[dict[str, float], Any]:
+        import torch
+
+        if isinstance(prompt, str):
+            inputs = self.tokenizer(prompt, return_tensors="pt")
+        else:
+            inputs = self.generator._prompt(prompt)
+        with torch.inference_mode():
+            output = self.model(**inputs, output_hidden_states=hidden)
+        logprobs = torch.log_softmax(output.logits[0, -1].float(), dim=-1)
+        scores = {o: torch.logsumexp(logprobs[t], dim=0).item() for o, t in self.tokens.items()}
+        top = max(scores.values())
+        total = sum(math.exp(v - top) for v in scores.values())
+        probabilities = {o: math.exp(v - top) / total for o, v in scores.items()}
+        states = [output.hidden_states[layer][0, -1].float().numpy() for layer in self.layers] if hidden else None
+        return probabilities, states
+
+
+def prompts(
+    item: ClosedItem, kb: KnowledgeBase, corpus: dict[str, tuple[list[str], list[str]]]
+) -> dict[str, Callable[[], str | list[dict[str, str]]]]:
+    """Each variant's prompt for ``item`` (built lazily)."""
+    hits = kb.search(item.question, 3)
+    top = str(hits[0].metadata["pmid"])
+    whole = Hit(chunk_id="", doc_id=hits[0].doc_id, text=_text(corpus[top], labels=True), score=1.0)
+    q = item.question
+    return {
+        "shipped": lambda: decision_messages(q, hits, YES_NO_MAYBE),
+        "whole": lambda: decision_messages(q, [whole], YES_NO_MAYBE),
+        "lmeval": lambda: f"Abstract: {_text(corpus[top], labels=False)}\nQuestion: {q}\nAnswer:",
+        "question-first": lambda: (
+            f"Question: {q}\n\nAbstract:\n{_text(corpus[top], labels=True)}\n\n"
+            f"Question: {q}\nAnswer (yes, no or maybe):"
+        ),
+    }
+
+
+def score(rows: Sequence[tuple[dict[str, float], str, str]], grid: Sequence[float] | None = None) -> dict[str, Any]:
+    """AUC, raw and calibrated accuracy of (probabilities, gold, question id) rows; ``grid`` is `fit_bias`'s."""
+    from sklearn.metrics import roc_auc_score
+
+    yes_no = [(p, g) for p, g, _ in rows if g != "maybe"]
+    out: dict[str, Any] = {
+        "questions": len(rows),
+        "auc_yes_vs_no": round(
+            float(
+                roc_auc_score(
+                    [g == "yes" for _, g in yes_no],
+                    [math.log(max(p["yes"], 1e-12)) - math.log(max(p["no"], 1e-12)) for p, _ in yes_no],
+                )
+            ),
+            3,
+        ),
+        "raw_accuracy": round(sum(choose_label(p) == g for p, g, _ in rows) / len(rows), 3),
+    }
+    for fit_half, test_half in (("A", "B"), ("B", "A")):
+        fit = [(p, g) for p, g, q in rows if half(q) == fit_half]
+        test = [(p, g) for p, g, q in rows if half(q) == test_half]
+        bias = fit_bias(fit, YES_NO_MAYBE, **({} if grid is None else {"grid": grid}))
+        predicted = [choose_label(p, bias) for p, _ in test]
+        gold = [g for _, g in test]
+        majority = statistics.mode(g for _, g in fit)
+        out[f"calibrated_{fit_half}_to_{test_half}"] = {
+            "questions": len(test),
+            "accuracy": round(sum(p == g for p, g in zip(predicted, gold, strict=True)) / len(test), 3),
+            "macro_f1": round(macro_f1(gold, predicted, YES_NO_MAYBE), 3),
+            "majority_accuracy": round(sum(g == majority for g in gold) / len(test), 3),
+        }
+    return out
+
+
+def probe(states: np.ndarray, gold: Sequence[str], qids: Sequence[str]) -> dict[str, Any]:
+    """Accuracy of a logistic regression on ``states`` fitted on one half and scored on the other, per C."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels = np.array(gold)
+    in_a = np.array([half(q) == "A" for q in qids])
+    out: dict[str, Any] = {}
+    for c in PROBE_C:
+        for name, fit in (("A_to_B", in_a), ("B_to_A", ~in_a)):
+            if len(set(labels[fit])) < 2:
+                out[f"C={c} {name}"] = None  # too few questions: one option only in the fitting half
+                continue
+            classifier = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+            classifier.fit(states[fit], labels[fit])
+            out[f"C={c} {name}"] = round(float((classifier.predict(states[~fit]) == labels[~fit]).mean()), 3)
+    return out
+
+
+def run(variants: Sequence[str], model: str, limit: int | None, hidden: bool) -> dict[str, Any]:
+    items = pubmedqa_items()[:limit]
+    corpus = abstracts()
+    kb = closed_kb("pubmedqa", Settings())
+    reader = Reader(model)
+    probabilities: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+    states: list[list[np.ndarray]] = []
+    started = time.perf_counter()
+    try:
+        for done, item in enumerate(items, start=1):
+            built = prompts(item, kb, corpus)
+            for variant in variants:
+                keep = hidden and variant == variants[-1]
+                p, s = reader.read(built[variant](), hidden=keep)
+                probabilities[variant].append(p)
+                if keep:
+                    states.append(s)
+            if done % 25 == 0:
+                log.info("%d/%d (%.1f s/question)", done, len(items), (time.perf_counter() - started) / done)
+    finally:
+        kb.close()
+    gold = [i.gold for i in items]
+    qids = [i.qid for i in items]
+    result: dict[str, Any] = {
+        "generator": model,
+        "questions": len(items),
+        "seconds_per_question": round((time.perf_counter() - started) / max(len(items), 1), 2),
+        "variants": {v: score(list(zip(probabilities[v], gold, qids, strict=True))) for v in variants},
+    }
+    if hidden:
+        result["probe"] = {
+            f"{variants[-1]} layer {layer}": probe(np.stack([s[n] for s in states]), gold, qids)
+            for n, layer in enumerate(reader.layers)
+        }
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default="shipped,question-first", help=f"comma-separated, of {VARIANTS}")
+    parser.add_argument("--generator-model", default=DEFAULT_GENERATOR)
+    parser.add_argument("--limit", type=int, default=None, help="the first N dev questions only")
+    parser.add_argument("--hidden", action="store_true", help="also probe the last variant's hidden states")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants or any(v not in VARIANTS for v in variants):
+        parser.error(f"--variants {args.variants!r}: expected a comma-separated list of {', '.join(VARIANTS)}")
+    if args.limit is not None and args.limit < 4:
+        parser.error(f"--limit {args.limit}: expected at least 4 questions (two per half)")
+    use_offline_environment()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = run(variants, args.generator_model, args.limit, args.hidden)
+    json.dump(result, sys.stdout, indent=None if args.json else 2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
