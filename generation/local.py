@@ -13,7 +13,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +103,8 @@ class TransformersGenerator:
         if len(firsts) != len(set(firsts)):
             raise ValueError(f"options {list(options)!r}: expected options that start with different tokens")
         with torch.inference_mode():
-            logits = model(**inputs).logits[0, -1].float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        scores = {option: torch.logsumexp(logprobs[list(tokens)], dim=0).item() for option, tokens in variants.items()}
-        top = max(scores.values())
-        total = sum(math.exp(v - top) for v in scores.values())
-        return {option: math.exp(v - top) / total for option, v in scores.items()}
+            logits = model(**inputs).logits[0, -1]
+        return option_probabilities(logits, variants)
 
     def _prompt(self, messages: list[dict[str, str]]) -> Any:
         """``messages`` in the model's chat template, tokenised, ready for the assistant's reply (loads the model)."""
@@ -132,6 +128,18 @@ class TransformersGenerator:
             self._model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
             logger.info("loaded %s from %s in %.1f s", self.name, path, time.perf_counter() - started)
         return self._model, self._tokenizer
+
+
+def option_probabilities(logits: Any, tokens: Mapping[str, Collection[int]]) -> dict[str, float]:
+    """Each option's probability from next-token ``logits`` (a 1-D torch tensor): the summed probability of its
+    ``tokens``, renormalised over the options."""
+    import torch
+
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    scores = {option: torch.logsumexp(logprobs[list(ids)], dim=0).item() for option, ids in tokens.items()}
+    top = max(scores.values())
+    total = sum(math.exp(v - top) for v in scores.values())
+    return {option: math.exp(v - top) / total for option, v in scores.items()}
 
 
 def _first_tokens(tokenizer: Any, option: str) -> set[int]:

@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from generation.decide import YES_NO_MAYBE, choose_label, decision_messages, fit_bias, macro_f1
-from generation.evaluation.qa import ClosedItem, closed_kb, half, pubmedqa_items
-from generation.local import TransformersGenerator, _first_tokens
+from generation.decide import YES_NO_MAYBE, decision_messages, fit_bias
+from generation.evaluation.qa import ClosedItem, _closed_scores, _round, closed_kb, half, pubmedqa_items
+from generation.local import TransformersGenerator, _first_tokens, option_probabilities
 from kb.knowledge_base import KnowledgeBase
 from kb.offline import use_offline_environment
 from kb.registry import DEFAULT_GENERATOR
@@ -76,7 +76,7 @@ class Reader:
         self.model, self.tokenizer = self.generator._load()
         count = int(self.model.config.num_hidden_layers)
         self.layers = sorted({count // 2, (3 * count) // 4, count})
-        self.tokens = {o: sorted(_first_tokens(self.tokenizer, o)) for o in YES_NO_MAYBE}
+        self.tokens = {o: _first_tokens(self.tokenizer, o) for o in YES_NO_MAYBE}
 
     def read(self, prompt: str | list[dict[str, str]], *, hidden: bool = False) -> tuple[dict[str, float], Any]:
         import torch
@@ -87,11 +87,7 @@ class Reader:
             inputs = self.generator._prompt(prompt)
         with torch.inference_mode():
             output = self.model(**inputs, output_hidden_states=hidden)
-        logprobs = torch.log_softmax(output.logits[0, -1].float(), dim=-1)
-        scores = {o: torch.logsumexp(logprobs[t], dim=0).item() for o, t in self.tokens.items()}
-        top = max(scores.values())
-        total = sum(math.exp(v - top) for v in scores.values())
-        probabilities = {o: math.exp(v - top) / total for o, v in scores.items()}
+        probabilities = option_probabilities(output.logits[0, -1], self.tokens)
         states = [output.hidden_states[layer][0, -1].float().numpy() for layer in self.layers] if hidden else None
         return probabilities, states
 
@@ -131,20 +127,15 @@ def score(rows: Sequence[tuple[dict[str, float], str, str]], grid: Sequence[floa
             ),
             3,
         ),
-        "raw_accuracy": round(sum(choose_label(p) == g for p, g, _ in rows) / len(rows), 3),
+        "raw_accuracy": _closed_scores([(p, g) for p, g, _ in rows], None, YES_NO_MAYBE)["accuracy"],
     }
     for fit_half, test_half in (("A", "B"), ("B", "A")):
         fit = [(p, g) for p, g, q in rows if half(q) == fit_half]
         test = [(p, g) for p, g, q in rows if half(q) == test_half]
         bias = fit_bias(fit, YES_NO_MAYBE, **({} if grid is None else {"grid": grid}))
-        predicted = [choose_label(p, bias) for p, _ in test]
-        gold = [g for _, g in test]
         majority = statistics.mode(g for _, g in fit)
-        out[f"calibrated_{fit_half}_to_{test_half}"] = {
-            "questions": len(test),
-            "accuracy": round(sum(p == g for p, g in zip(predicted, gold, strict=True)) / len(test), 3),
-            "macro_f1": round(macro_f1(gold, predicted, YES_NO_MAYBE), 3),
-            "majority_accuracy": round(sum(g == majority for g in gold) / len(test), 3),
+        out[f"calibrated_{fit_half}_to_{test_half}"] = _closed_scores(test, bias, YES_NO_MAYBE) | {
+            "majority_accuracy": _round(sum(g == majority for _, g in test) / len(test))
         }
     return out
 
