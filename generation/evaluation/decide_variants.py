@@ -1,12 +1,14 @@
 """How much the bundled generators know about PubMedQA answers: prompt variants and a linear probe, measured.
 
-    python -m generation.evaluation.decide_variants [--variants shipped,question-first] [--hidden] [--limit N]
-        [--generator-model NAME] [--json]
+    python -m generation.evaluation.decide_variants [--dataset pubmedqa|bioasq-yesno]
+        [--variants shipped,question-first] [--hidden] [--limit N] [--generator-model NAME] [--json]
 
 `medkb eval qa --dataset pubmedqa` misses its 0.65 target; this script measures the routes tried to close the gap,
-all on the PubMedQA dev questions with the retrieval-evaluation knowledge base (the gold abstract is not handed
-over: the evidence is what the question retrieves). For each question and variant it reads the generator's
-probability of "yes", "no" and "maybe" as its next word:
+on the PubMedQA dev questions with the retrieval-evaluation knowledge base (the gold abstract is not handed over:
+the evidence is what the question retrieves), and, with ``--dataset bioasq-yesno``, whether the same prompt forms
+carry over to MIRAGE's BioASQ-Y/N questions over the snippet corpus (options yes and no; ``shipped`` and
+``question-first`` only, the latter over the top 3 snippets, since there is no abstract to hand over whole). For
+each question and variant it reads the generator's probability of each option as its next word:
 
 - ``shipped``: `generation.decide.decision_messages` over the top 3 passages, in the chat template (what
   ``medkb eval qa`` does);
@@ -42,7 +44,16 @@ from typing import Any
 import numpy as np
 
 from generation.decide import YES_NO_MAYBE, decision_messages, fit_bias
-from generation.evaluation.qa import ClosedItem, _closed_scores, _round, closed_kb, half, pubmedqa_items
+from generation.evaluation.qa import (
+    CLOSED_K,
+    ClosedItem,
+    _closed_scores,
+    _round,
+    bioasq_yesno_items,
+    closed_kb,
+    half,
+    pubmedqa_items,
+)
 from generation.local import TransformersGenerator, _first_tokens, option_probabilities
 from kb.knowledge_base import KnowledgeBase
 from kb.offline import use_offline_environment
@@ -54,6 +65,11 @@ from retrieval.evaluation.datasets import data_dir, read_jsonl
 log = logging.getLogger(__name__)
 
 VARIANTS = ("shipped", "whole", "lmeval", "question-first")
+#: Data set -> (its options, the variants that apply to it).
+DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "pubmedqa": (YES_NO_MAYBE, VARIANTS),
+    "bioasq-yesno": (("yes", "no"), ("shipped", "question-first")),
+}
 #: Inverse regularisation strengths of the probe.
 PROBE_C = (0.001, 0.01, 0.1, 1.0)
 
@@ -71,12 +87,12 @@ def _text(abstract: tuple[list[str], list[str]], *, labels: bool) -> str:
 class Reader:
     """The generator's option probabilities (and hidden states) for a prompt given as chat messages or raw text."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, options: Sequence[str] = YES_NO_MAYBE) -> None:
         self.generator = TransformersGenerator(model)
         self.model, self.tokenizer = self.generator._load()
         count = int(self.model.config.num_hidden_layers)
         self.layers = sorted({count // 2, (3 * count) // 4, count})
-        self.tokens = {o: _first_tokens(self.tokenizer, o) for o in YES_NO_MAYBE}
+        self.tokens = {o: _first_tokens(self.tokenizer, o) for o in options}
 
     def read(self, prompt: str | list[dict[str, str]], *, hidden: bool = False) -> tuple[dict[str, float], Any]:
         import torch
@@ -93,13 +109,20 @@ class Reader:
 
 
 def prompts(
-    item: ClosedItem, kb: KnowledgeBase, corpus: dict[str, tuple[list[str], list[str]]]
+    item: ClosedItem, kb: KnowledgeBase, corpus: dict[str, tuple[list[str], list[str]]] | None
 ) -> dict[str, Callable[[], str | list[dict[str, str]]]]:
-    """Each variant's prompt for ``item`` (built lazily)."""
-    hits = kb.search(item.question, 3)
+    """Each variant's prompt for ``item`` (built lazily); with no ``corpus`` of abstracts (BioASQ), the two variants
+    that need none, with options yes and no."""
+    hits = kb.search(item.question, CLOSED_K)
+    q = item.question
+    if corpus is None:
+        snippets = "\n".join(f"[{n}] {hit.text}" for n, hit in enumerate(hits, start=1))
+        return {
+            "shipped": lambda: decision_messages(q, hits, ("yes", "no")),
+            "question-first": lambda: f"Question: {q}\n\nPassages:\n{snippets}\n\nQuestion: {q}\nAnswer (yes or no):",
+        }
     top = str(hits[0].metadata["pmid"])
     whole = Hit(chunk_id="", doc_id=hits[0].doc_id, text=_text(corpus[top], labels=True), score=1.0)
-    q = item.question
     return {
         "shipped": lambda: decision_messages(q, hits, YES_NO_MAYBE),
         "whole": lambda: decision_messages(q, [whole], YES_NO_MAYBE),
@@ -111,8 +134,13 @@ def prompts(
     }
 
 
-def score(rows: Sequence[tuple[dict[str, float], str, str]], grid: Sequence[float] | None = None) -> dict[str, Any]:
-    """AUC, raw and calibrated accuracy of (probabilities, gold, question id) rows; ``grid`` is `fit_bias`'s."""
+def score(
+    rows: Sequence[tuple[dict[str, float], str, str]],
+    grid: Sequence[float] | None = None,
+    options: Sequence[str] = YES_NO_MAYBE,
+) -> dict[str, Any]:
+    """AUC, raw and calibrated accuracy of (probabilities, gold, question id) rows over ``options``; ``grid`` is
+    `fit_bias`'s."""
     from sklearn.metrics import roc_auc_score
 
     yes_no = [(p, g) for p, g, _ in rows if g != "maybe"]
@@ -127,14 +155,14 @@ def score(rows: Sequence[tuple[dict[str, float], str, str]], grid: Sequence[floa
             ),
             3,
         ),
-        "raw_accuracy": _closed_scores([(p, g) for p, g, _ in rows], None, YES_NO_MAYBE)["accuracy"],
+        "raw_accuracy": _closed_scores([(p, g) for p, g, _ in rows], None, options)["accuracy"],
     }
     for fit_half, test_half in (("A", "B"), ("B", "A")):
         fit = [(p, g) for p, g, q in rows if half(q) == fit_half]
         test = [(p, g) for p, g, q in rows if half(q) == test_half]
-        bias = fit_bias(fit, YES_NO_MAYBE, **({} if grid is None else {"grid": grid}))
+        bias = fit_bias(fit, options, **({} if grid is None else {"grid": grid}))
         majority = statistics.mode(g for _, g in fit)
-        out[f"calibrated_{fit_half}_to_{test_half}"] = _closed_scores(test, bias, YES_NO_MAYBE) | {
+        out[f"calibrated_{fit_half}_to_{test_half}"] = _closed_scores(test, bias, options) | {
             "majority_accuracy": _round(sum(g == majority for _, g in test) / len(test))
         }
     return out
@@ -160,11 +188,16 @@ def probe(states: np.ndarray, gold: Sequence[str], qids: Sequence[str]) -> dict[
     return out
 
 
-def run(variants: Sequence[str], model: str, limit: int | None, hidden: bool) -> dict[str, Any]:
-    items = pubmedqa_items()[:limit]
-    corpus = abstracts()
-    kb = closed_kb("pubmedqa", Settings())
-    reader = Reader(model)
+def run(
+    variants: Sequence[str], model: str, limit: int | None, hidden: bool, dataset: str = "pubmedqa"
+) -> dict[str, Any]:
+    options = DATASETS[dataset][0]
+    if dataset == "pubmedqa":
+        items, corpus = pubmedqa_items()[:limit], abstracts()
+    else:
+        items, corpus = bioasq_yesno_items()[:limit], None
+    kb = closed_kb("bioasq" if dataset == "bioasq-yesno" else dataset, Settings())
+    reader = Reader(model, options)
     probabilities: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     states: list[list[np.ndarray]] = []
     started = time.perf_counter()
@@ -184,10 +217,11 @@ def run(variants: Sequence[str], model: str, limit: int | None, hidden: bool) ->
     gold = [i.gold for i in items]
     qids = [i.qid for i in items]
     result: dict[str, Any] = {
+        "dataset": dataset,
         "generator": model,
         "questions": len(items),
         "seconds_per_question": round((time.perf_counter() - started) / max(len(items), 1), 2),
-        "variants": {v: score(list(zip(probabilities[v], gold, qids, strict=True))) for v in variants},
+        "variants": {v: score(list(zip(probabilities[v], gold, qids, strict=True)), options=options) for v in variants},
     }
     if hidden:
         result["probe"] = {
@@ -199,6 +233,7 @@ def run(variants: Sequence[str], model: str, limit: int | None, hidden: bool) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="pubmedqa", choices=sorted(DATASETS))
     parser.add_argument("--variants", default="shipped,question-first", help=f"comma-separated, of {VARIANTS}")
     parser.add_argument("--generator-model", default=DEFAULT_GENERATOR)
     parser.add_argument("--limit", type=int, default=None, help="the first N dev questions only")
@@ -206,13 +241,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if not variants or any(v not in VARIANTS for v in variants):
-        parser.error(f"--variants {args.variants!r}: expected a comma-separated list of {', '.join(VARIANTS)}")
+    allowed = DATASETS[args.dataset][1]
+    if not variants or any(v not in allowed for v in variants):
+        parser.error(
+            f"--variants {args.variants!r}: expected a comma-separated list of {', '.join(allowed)} for {args.dataset}"
+        )
     if args.limit is not None and args.limit < 4:
         parser.error(f"--limit {args.limit}: expected at least 4 questions (two per half)")
     use_offline_environment()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    result = run(variants, args.generator_model, args.limit, args.hidden)
+    result = run(variants, args.generator_model, args.limit, args.hidden, args.dataset)
     json.dump(result, sys.stdout, indent=None if args.json else 2)
     print()
     return 0

@@ -31,6 +31,17 @@ def test_score_separates_a_model_that_reads_the_evidence_from_one_that_leans() -
         assert leans[direction]["accuracy"] <= leans[direction]["majority_accuracy"]
 
 
+def test_score_of_yes_no_questions_uses_the_two_options_only() -> None:
+    gold = ["yes" if n % 3 else "no" for n in range(40)]
+    rows = [
+        ({"yes": 0.7, "no": 0.3} if g == "yes" else {"yes": 0.4, "no": 0.6}, g, q)
+        for g, q in zip(gold, QIDS, strict=True)
+    ]
+    found = score(rows, GRID, options=("yes", "no"))
+    assert found["raw_accuracy"] == 1.0
+    assert set(found["calibrated_A_to_B"]["predicted"]) == {"yes", "no"}
+
+
 def test_probe_reads_a_separable_signal_and_skips_a_one_option_half() -> None:
     rng = np.random.default_rng(0)
     gold = ["yes" if n % 2 else "no" for n in range(40)]
@@ -44,7 +55,11 @@ def test_probe_reads_a_separable_signal_and_skips_a_one_option_half() -> None:
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--variants", "shipped,bogus"], "expected a comma-separated list"), (["--limit", "2"], "at least 4")],
+    [
+        (["--variants", "shipped,bogus"], "expected a comma-separated list"),
+        (["--limit", "2"], "at least 4"),
+        (["--dataset", "bioasq-yesno", "--variants", "whole"], "shipped, question-first for bioasq-yesno"),
+    ],
 )
 def test_bad_options_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
