@@ -2,7 +2,8 @@
 
 1. No passage reaches the evidence threshold: abstain without generating.
 2. Generate with the task's prompt in the question's language (`generation.prompts`), the patient on one line. A
-   sentence saying the passages do not answer is dropped; a draft that says nothing else is an abstention.
+   sentence saying the passages do not answer is dropped; a draft that says nothing else is an abstention, unless
+   the best passage's evidence score reaches ``quote_score``: then the answer quotes, as in step 5.
 3. `grounding.ground` cites the uncited sentences that a passage plainly holds and drops the others;
    `verify.verify_answer` and `verify.apply` keep a sentence only when a passage it cites supports it (words, numbers,
    meaning, negation); a sentence that repeats the prompt or reads as an instruction is dropped whatever it cites,
@@ -85,6 +86,7 @@ def compose_answer(
     generator: Generator,
     *,
     min_score: float,
+    quote_score: float = 1.0,
     max_tokens: int = 200,
     task: Task | None = None,
     patient: PatientContext | None = None,
@@ -93,7 +95,9 @@ def compose_answer(
 ) -> Answer:
     """Answer ``question`` from ``hits`` (best first) with verified citations, or abstain saying why (see the
     module docstring). ``task`` overrides the classification of the question; ``patient`` goes into the prompt and
-    the drug checks. ``on_text`` receives the first draft piece by piece while a `StreamingGenerator` writes it
+    the drug checks. When the generator finds the passages insufficient and the best evidence score is at least
+    ``quote_score`` (1, the default, never), the best-matching passage sentences are quoted instead of abstaining.
+    ``on_text`` receives the first draft piece by piece while a `StreamingGenerator` writes it
     (unverified: the returned answer is what verification kept).
 
     Example::
@@ -110,7 +114,10 @@ def compose_answer(
         reason = f"no passage scored above the evidence threshold {min_score} (best: {best})"
         answer = _abstain(question, hits, task, language, timings, reason)
     else:
-        answer = _compose(question, hits, generator, task, language, patient, checking, timings, max_tokens, on_text)
+        quote = quote_score < 1.0 and best_score >= quote_score
+        answer = _compose(
+            question, hits, generator, task, language, patient, checking, timings, max_tokens, on_text, quote
+        )
     started = time.perf_counter()
     answer.drug_warnings = drug_warnings(question, "" if answer.abstained else answer.text, patient, checking.drugs)
     timings["safety_s"] = time.perf_counter() - started
@@ -128,6 +135,7 @@ def _compose(
     timings: dict[str, float],
     max_tokens: int,
     on_text: Callable[[str], None] | None = None,
+    quote_on_refusal: bool = False,
 ) -> Answer:
     def generate(strict: bool) -> str:
         started = time.perf_counter()
@@ -152,9 +160,20 @@ def _compose(
         timings["verify_s"] = timings.get("verify_s", 0.0) + time.perf_counter() - started
         return draft
 
+    def quotation() -> _Draft:
+        ranker = checking.cross_embedder if language == "zh" else checking.embedder
+        return check(extract_answer(question, evidence, embedder=ranker or checking.embedder), generated=False)
+
     raw = without_refusals(generate(strict=False))
     if not raw:
-        return _abstain(question, hits, task, language, timings, "the generator found the passages insufficient")
+        refused = "the generator found the passages insufficient"
+        extract = quotation() if quote_on_refusal else None
+        if extract is None or not extract.kept:
+            return _abstain(question, hits, task, language, timings, refused)
+        note = (
+            f"{refused}; the best passage matches the question closely, so the answer quotes the best-matching passages"
+        )
+        return _answer(question, hits, task, language, timings, extract, [*extract.warnings, note])
     draft = check(raw)
     notes = list(draft.warnings)
     if draft.removed:
@@ -167,8 +186,7 @@ def _compose(
             if (len(retry.kept), -retry.removed) > (len(draft.kept), -draft.removed):
                 draft = retry
     if not draft.kept or 2 * len(draft.kept) < draft.generated:
-        ranker = checking.cross_embedder if language == "zh" else checking.embedder
-        extract = check(extract_answer(question, evidence, embedder=ranker or checking.embedder), generated=False)
+        extract = quotation()
         if extract.kept:
             notes.append("too little of the generated text was supported; the answer quotes the best-matching passages")
             draft = extract
@@ -177,6 +195,18 @@ def _compose(
         answer = _abstain(question, hits, task, language, timings, reason)
         answer.warnings = notes
         return answer
+    return _answer(question, hits, task, language, timings, draft, notes)
+
+
+def _answer(
+    question: str,
+    hits: list[Hit],
+    task: Task,
+    language: Language,
+    timings: dict[str, float],
+    draft: _Draft,
+    notes: list[str],
+) -> Answer:
     text, citations, sentences = _finish(draft, hits)
     return Answer(
         question=question,

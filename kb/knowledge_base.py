@@ -439,6 +439,7 @@ class KnowledgeBase:
             hits,
             self.generator,
             min_score=self.settings.min_score,
+            quote_score=self.settings.quote_score,
             max_tokens=self.settings.max_answer_tokens,
             task=task,
             patient=patient,

@@ -54,6 +54,11 @@ class Settings:
     first-stage score (divided by the best) plus ``rerank_weight`` of the reranker's (scaled to [0, 1] over them);
     1 orders by the reranker alone. The default was chosen on half of the dev questions (docs/training.md).
     Searching with it on and no reranker trained is an error.
+    ``quote_score``: when the generator says the passages do not answer but the best passage's evidence score is
+    at least this, the answer quotes the passage sentences that best match the question (each verified and cited)
+    instead of abstaining; 1 turns it off. The default was fitted on half of MedicationQA's consumer questions,
+    with and without their answer in the knowledge base (``medkb eval qa --dataset medicationqa-quote``; see
+    docs/answers.md).
     ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
     cross-lingual index, searched for questions in another language than the evidence (Chinese over English).
     ``translate_model`` (a local generator, registry name or directory; ``""``, the default, for none) translates a
@@ -73,6 +78,7 @@ class Settings:
     generator_model: str = DEFAULT_GENERATOR
     top_k: int = 5
     min_score: float = 0.3
+    quote_score: float = 0.64
     max_answer_tokens: int = 200
     batch_size: int = 64
     index_type: str = "flat"
@@ -118,7 +124,7 @@ class Settings:
             raise MedkbError(f"candidates={self.candidates}, rrf_k={self.rrf_k}: expected positive integers")
         if self.fusion not in FUSION_METHODS:
             raise MedkbError(f"fusion={self.fusion!r}: expected one of {', '.join(FUSION_METHODS)}")
-        for name in ("question_weight_dense", "mmr_lambda", "rerank_weight"):
+        for name in ("question_weight_dense", "mmr_lambda", "rerank_weight", "quote_score"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise MedkbError(f"{name}={getattr(self, name)}: expected a value between 0 and 1")
         if self.weight_dense < 0 or self.weight_lexical < 0 or self.weight_dense + self.weight_lexical == 0:

@@ -82,6 +82,12 @@ def run_qa(args: argparse.Namespace) -> int:
             result |= qa.evaluate_unanswerable(kb, qa.pubmedqa_items()[: args.limit], k=args.k or settings.top_k)
         finally:
             kb.close()
+    elif name == "medicationqa-quote":
+        kb, items = qa.medicationqa_kb(qa.cache_dir("medicationqa", settings), settings)
+        try:
+            result |= qa.evaluate_quote_threshold(kb, items[: args.limit], k=args.k or settings.top_k)
+        finally:
+            kb.close()
     elif name == "medicationqa":
         kb, items = qa.medicationqa_kb(qa.cache_dir("medicationqa", settings), settings)
         try:

@@ -44,7 +44,7 @@ from retrieval.evaluation.weights import half
 
 log = logging.getLogger(__name__)
 
-QA_DATASETS = ("pubmedqa", "bioasq-yesno", "medicationqa", "unanswerable", "support")
+QA_DATASETS = ("pubmedqa", "bioasq-yesno", "medicationqa", "medicationqa-quote", "unanswerable", "support")
 
 #: Passages given to the generator for a closed (yes/no) question.
 CLOSED_K = 3
@@ -239,6 +239,42 @@ def medicationqa_kb(directory: Path, settings: Settings) -> tuple[KnowledgeBase,
     return _built_once(directory, settings, expected, lambda kb: kb.ingest(documents)), questions
 
 
+def evaluate_quote_threshold(kb: KnowledgeBase, items: Sequence[ClosedItem], *, k: int) -> dict[str, Any]:
+    """The threshold of ``Settings.quote_score``: after the generator refuses, quote when the best passage's evidence
+    score reaches it. For each MedicationQA question, the best evidence score of its top ``k`` hits with its own
+    answer in the knowledge base (a quotation can answer it) and of the top ``k`` other answers, as if its own were
+    gone (a quotation would answer something else): the threshold with the largest share quoted with the answer
+    minus the share quoted without it, fitted on half A and reported on half B, and the shares at ``kb``'s own
+    ``quote_score`` on all questions. Retrieval only; no generator."""
+    rows: list[tuple[ClosedItem, float, bool]] = []
+    for item in items:
+        hits = kb.search(item.question, 2 * k)
+        rows.append((item, max((h.evidence_score for h in hits[:k]), default=0.0), False))
+        others = [h for h in hits if h.source != item.gold][:k]
+        rows.append((item, max((h.evidence_score for h in others), default=0.0), True))
+
+    def quoted(part: Sequence[tuple[float, bool]], threshold: float) -> dict[str, Any]:
+        shares = _abstention(part, threshold)
+        return {
+            "quote_with_answer": _round(1 - shares["abstain_answerable"]),
+            "quote_without_answer": _round(1 - shares["abstain_unanswerable"]),
+        }
+
+    own = kb.settings.quote_score
+    out: dict[str, Any] = {
+        "questions": len(items),
+        "all_at_quote_score": {"quote_score": own, **quoted([(s, g) for _, s, g in rows], own)},
+    }
+    fit = [(s, g) for i, s, g in rows if half(i.qid) == "A"]
+    report = [(s, g) for i, s, g in rows if half(i.qid) == "B"]
+    if fit and report:
+        fitted = fit_threshold(fit)
+        out["threshold_fitted_on_A"] = round(fitted, 4)
+        out["A_at_fitted"] = quoted(fit, fitted)
+        out["B_at_fitted"] = quoted(report, fitted)
+    return out
+
+
 _JUDGE_SYSTEM = (
     "You check citations in medical answers. Given a passage and a statement, answer yes if the passage states or "
     "directly implies the statement, and no otherwise."
@@ -302,6 +338,7 @@ def evaluate_answers(
         "citation_recall": _round(supported_sentences / sentences) if sentences else None,
         "citation_precision": _round(supporting_citations / citations) if citations else None,
         "extractive_fallbacks": sum(any("quotes the best-matching" in w for w in a.warnings) for a in answers),
+        "quoted_on_refusal": sum(any("found the passages insufficient;" in w for w in a.warnings) for a in answers),
         "gold_passage_retrieved": _round(
             sum(any(h.source == i.gold for h in a.evidence) for a, i in zip(answers, items, strict=True))
             / max(len(answers), 1)

@@ -112,3 +112,33 @@ def test_a_refusal_added_after_an_answer_drops_only_that_sentence() -> None:
         "When is metformin contraindicated?", hits, _Fixed(claim + " The passages do not mention doses."), min_score=0.3
     )
     assert not answer.abstained and answer.text == claim
+
+
+def _metformin_hits(score: float) -> list[Hit]:
+    texts = [
+        "Metformin is contraindicated when the eGFR is below 30 mL/min/1.73 m2. It may cause lactic acidosis.",
+        "Insulin is started when oral agents fail.",
+    ]
+    return [
+        Hit(chunk_id=f"c{i}", doc_id=f"d{i}", text=t, score=score, title=f"Label {i}", scores={"dense": score - i / 10})
+        for i, t in enumerate(texts)
+    ]
+
+
+def test_a_refusal_over_close_evidence_quotes_it_instead_of_abstaining() -> None:
+    question = "When is metformin contraindicated?"
+    refusal = _Fixed("The passages do not contain the answer.")
+    answer = compose_answer(question, _metformin_hits(0.8), refusal, min_score=0.3, quote_score=0.64)
+    assert not answer.abstained
+    assert "eGFR is below 30" in answer.text and answer.citations[0].chunk_id == "c0"
+    assert any("found the passages insufficient; " in w and "quotes" in w for w in answer.warnings)
+    assert all(s.citations for s in answer.sentences)
+    # evidence under the quoting threshold, or quoting off (the default): the refusal stands
+    for hits, quote_score in ((_metformin_hits(0.6), 0.64), (_metformin_hits(0.8), 1.0)):
+        kept = compose_answer(question, hits, refusal, min_score=0.3, quote_score=quote_score)
+        assert kept.abstained and "insufficient" in kept.reason
+    # nothing in the passages shares a word with the question: nothing to quote, so it abstains
+    other = compose_answer(
+        "Which vaccine prevents shingles?", _metformin_hits(0.8), refusal, min_score=0.3, quote_score=0.64
+    )
+    assert other.abstained and "insufficient" in other.reason

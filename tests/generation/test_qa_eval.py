@@ -96,3 +96,26 @@ def test_evaluate_answers_counts_what_the_judge_accepts(tmp_path: Path) -> None:
     rejected = qa.evaluate_answers(kb, items, lambda statement, passage: 0.9, judge_threshold=0.95)
     assert rejected["citation_recall"] == rejected["citation_precision"] == 0.0
     kb.close()
+
+
+def test_evaluate_quote_threshold_scores_each_question_with_and_without_its_answer(tmp_path: Path) -> None:
+    from kb import KnowledgeBase, Settings
+    from kb.types import Document
+
+    settings = Settings(embedder="hashing", cross_lingual_embedder="", quote_score=0.5)
+    kb = KnowledgeBase.create(tmp_path / "kb", settings)
+    texts = {
+        "m:1": "Warfarin interacts with ibuprofen: bleeding risk rises.",
+        "m:2": "Metformin is taken with meals to reduce stomach upset.",
+        "m:3": "Amoxicillin is a penicillin antibiotic; ask about allergy first.",
+        "m:4": "Lisinopril can cause a dry cough in some patients.",
+    }
+    kb.ingest([Document(text=t, title="", source=s) for s, t in texts.items()])
+    items = [qa.ClosedItem(str(n), t, s) for n, (s, t) in enumerate(texts.items())]  # each asks its own answer
+    found = qa.evaluate_quote_threshold(kb, items, k=2)
+    kb.close()
+    assert found["questions"] == 4 and found["all_at_quote_score"]["quote_score"] == 0.5
+    # its own answer matches each question exactly; the other answers share no word with it
+    assert found["all_at_quote_score"]["quote_with_answer"] == 1.0
+    assert found["all_at_quote_score"]["quote_without_answer"] == 0.0
+    assert found["B_at_fitted"] == {"quote_with_answer": 1.0, "quote_without_answer": 0.0}  # ids 0, 2 A; 1, 3 B
