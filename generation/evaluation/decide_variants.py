@@ -17,6 +17,8 @@ each question and variant it reads the generator's probability of each option as
   form language-model benchmark harnesses use);
 - ``question-first``: no chat template, the question, then the top-ranked abstract with its section labels, then
   the question again and ``Answer (yes, no or maybe):``.
+- ``rationale``: the question-first text, but the model first writes up to `RATIONALE_TOKENS` tokens (greedy)
+  after ``Reasoning:``, and the answer is read after its reasoning and ``Answer (yes, no or maybe):``.
 
 With ``--hidden``, the hidden state at the answer position of the last variant (at half, three quarters and all of
 the layers) is kept too, and a logistic regression (scikit-learn, standardised features) fitted on half A of the
@@ -39,6 +41,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,7 +67,9 @@ from retrieval.evaluation.datasets import data_dir, read_jsonl
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("shipped", "whole", "lmeval", "question-first")
+VARIANTS = ("shipped", "whole", "lmeval", "question-first", "rationale")
+#: The most tokens of reasoning the ``rationale`` variant writes before its answer is read.
+RATIONALE_TOKENS = 64
 #: Data set -> (its options, the variants that apply to it).
 DATASETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pubmedqa": (YES_NO_MAYBE, VARIANTS),
@@ -94,9 +99,13 @@ class Reader:
         self.layers = sorted({count // 2, (3 * count) // 4, count})
         self.tokens = {o: _first_tokens(self.tokenizer, o) for o in options}
 
-    def read(self, prompt: str | list[dict[str, str]], *, hidden: bool = False) -> tuple[dict[str, float], Any]:
+    def read(
+        self, prompt: str | list[dict[str, str]] | Rationale, *, hidden: bool = False
+    ) -> tuple[dict[str, float], Any]:
         import torch
 
+        if isinstance(prompt, Rationale):
+            prompt = prompt.before + self.reason(prompt.before) + prompt.after
         if isinstance(prompt, str):
             inputs = self.tokenizer(prompt, return_tensors="pt")
         else:
@@ -107,10 +116,33 @@ class Reader:
         states = [output.hidden_states[layer][0, -1].float().numpy() for layer in self.layers] if hidden else None
         return probabilities, states
 
+    def reason(self, prefix: str) -> str:
+        """The model's greedy continuation of ``prefix``: at most `RATIONALE_TOKENS` tokens, cut at a blank line."""
+        import torch
+
+        inputs = self.tokenizer(prefix, return_tensors="pt")
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=RATIONALE_TOKENS,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )
+        text = self.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        return text.split("\n\n")[0].rstrip()
+
+
+@dataclass(frozen=True)
+class Rationale:
+    """A prompt in two parts: the model writes its reasoning after ``before``; the answer is read after ``after``."""
+
+    before: str
+    after: str
+
 
 def prompts(
     item: ClosedItem, kb: KnowledgeBase, corpus: dict[str, tuple[list[str], list[str]]] | None
-) -> dict[str, Callable[[], str | list[dict[str, str]]]]:
+) -> dict[str, Callable[[], str | list[dict[str, str]] | Rationale]]:
     """Each variant's prompt for ``item`` (built lazily); with no ``corpus`` of abstracts (BioASQ), the two variants
     that need none, with options yes and no."""
     hits = kb.search(item.question, CLOSED_K)
@@ -130,6 +162,10 @@ def prompts(
         "question-first": lambda: (
             f"Question: {q}\n\nAbstract:\n{_text(corpus[top], labels=True)}\n\n"
             f"Question: {q}\nAnswer (yes, no or maybe):"
+        ),
+        "rationale": lambda: Rationale(
+            f"Question: {q}\n\nAbstract:\n{_text(corpus[top], labels=True)}\n\nQuestion: {q}\nReasoning:",
+            "\nAnswer (yes, no or maybe):",
         ),
     }
 

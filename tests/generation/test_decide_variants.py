@@ -59,6 +59,7 @@ def test_probe_reads_a_separable_signal_and_skips_a_one_option_half() -> None:
         (["--variants", "shipped,bogus"], "expected a comma-separated list"),
         (["--limit", "2"], "at least 4"),
         (["--dataset", "bioasq-yesno", "--variants", "whole"], "shipped, question-first for bioasq-yesno"),
+        (["--dataset", "bioasq-yesno", "--variants", "rationale"], "shipped, question-first for bioasq-yesno"),
     ],
 )
 def test_bad_options_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
