@@ -177,13 +177,21 @@ def evaluate_unanswerable(kb: KnowledgeBase, items: Sequence[ClosedItem], *, k: 
         "seconds_per_question": round(seconds, 4),
         "all_at_min_score": {"min_score": threshold, **_abstention([(s, g) for _, s, g in rows], threshold)},
     }
-    fit = [(s, g) for i, s, g in rows if half(i.qid) == "A"]
-    report = [(s, g) for i, s, g in rows if half(i.qid) == "B"]
-    if fit and report:
-        fitted = fit_threshold(fit)
+    if halves := _fitted_on_a(rows):
+        fitted, _, report = halves
         out["threshold_fitted_on_A"] = round(fitted, 4)
         out["B_at_fitted"] = _abstention(report, fitted)
     return out
+
+
+def _fitted_on_a(
+    rows: Sequence[tuple[ClosedItem, float, bool]],
+) -> tuple[float, list[tuple[float, bool]], list[tuple[float, bool]]] | None:
+    """The `fit_threshold` of the (score, flag) rows of half A, with the rows of half A and of half B; None when
+    either half has none."""
+    fit = [(s, g) for i, s, g in rows if half(i.qid) == "A"]
+    report = [(s, g) for i, s, g in rows if half(i.qid) == "B"]
+    return (fit_threshold(fit), fit, report) if fit and report else None
 
 
 def fit_threshold(rows: Sequence[tuple[float, bool]]) -> float:
@@ -265,10 +273,8 @@ def evaluate_quote_threshold(kb: KnowledgeBase, items: Sequence[ClosedItem], *, 
         "questions": len(items),
         "all_at_quote_score": {"quote_score": own, **quoted([(s, g) for _, s, g in rows], own)},
     }
-    fit = [(s, g) for i, s, g in rows if half(i.qid) == "A"]
-    report = [(s, g) for i, s, g in rows if half(i.qid) == "B"]
-    if fit and report:
-        fitted = fit_threshold(fit)
+    if halves := _fitted_on_a(rows):
+        fitted, fit, report = halves
         out["threshold_fitted_on_A"] = round(fitted, 4)
         out["A_at_fitted"] = quoted(fit, fitted)
         out["B_at_fitted"] = quoted(report, fitted)
