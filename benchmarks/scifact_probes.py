@@ -47,6 +47,7 @@ from kb.settings import Settings  # noqa: E402
 from retrieval.evaluation.datasets import EvalDataset, load_dataset  # noqa: E402
 from retrieval.evaluation.metrics import per_query  # noqa: E402
 from retrieval.evaluation.systems import default_kb_dir, open_kb  # noqa: E402
+from retrieval.evaluation.weights import fused_document_ranking as ranking  # noqa: E402
 from retrieval.evaluation.weights import half  # noqa: E402
 from retrieval.fusion import query_weights, score_fusion  # noqa: E402
 
@@ -87,12 +88,6 @@ def collect(kb: KnowledgeBase, dataset: EvalDataset, settings: Settings) -> dict
             (weights[0], weights[1]),
         )
     return claims
-
-
-def ranking(fused: Sequence[tuple[int, float]], documents: Mapping[int, str]) -> dict[str, float]:
-    """Documents in order of their best chunk, as the harness judges them."""
-    keys = list(dict.fromkeys(documents[i] for i, _ in fused[:100]))
-    return {key: float(len(keys) - rank) for rank, key in enumerate(keys)}
 
 
 def _words(text: str) -> list[str]:

@@ -155,18 +155,13 @@ def prompts(
         }
     top = str(hits[0].metadata["pmid"])
     whole = Hit(chunk_id="", doc_id=hits[0].doc_id, text=_text(corpus[top], labels=True), score=1.0)
+    framed = f"Question: {q}\n\nAbstract:\n{whole.text}\n\nQuestion: {q}\n"
     return {
         "shipped": lambda: decision_messages(q, hits, YES_NO_MAYBE),
         "whole": lambda: decision_messages(q, [whole], YES_NO_MAYBE),
         "lmeval": lambda: f"Abstract: {_text(corpus[top], labels=False)}\nQuestion: {q}\nAnswer:",
-        "question-first": lambda: (
-            f"Question: {q}\n\nAbstract:\n{_text(corpus[top], labels=True)}\n\n"
-            f"Question: {q}\nAnswer (yes, no or maybe):"
-        ),
-        "rationale": lambda: Rationale(
-            f"Question: {q}\n\nAbstract:\n{_text(corpus[top], labels=True)}\n\nQuestion: {q}\nReasoning:",
-            "\nAnswer (yes, no or maybe):",
-        ),
+        "question-first": lambda: framed + "Answer (yes, no or maybe):",
+        "rationale": lambda: Rationale(framed + "Reasoning:", "\nAnswer (yes, no or maybe):"),
     }
 
 

@@ -49,7 +49,8 @@ def _documents(kb: KnowledgeBase, found: HybridCandidates) -> dict[int, str]:
     return {i: hit.source for i, hit in zip(ids, kb.storage.store.hits(ids, [0.0] * len(ids)), strict=True)}
 
 
-def _ranking(fused: Sequence[tuple[int, float]], documents: Mapping[int, str]) -> dict[str, float]:
+def fused_document_ranking(fused: Sequence[tuple[int, float]], documents: Mapping[int, str]) -> dict[str, float]:
+    """A run's ranking of documents from fused (chunk id, score) pairs: each document where its best chunk ranks."""
     keys = list(dict.fromkeys(documents[i] for i, _ in fused[:100]))
     return {key: float(len(keys) - rank) for rank, key in enumerate(keys)}
 
@@ -68,9 +69,9 @@ def sweep(name: str, settings: Settings) -> dict[str, Any]:
             candidates = found.ids
             for weight in GRID:
                 fused = score_fusion(candidates, [found.cosine, found.bm25], (weight, 1.0 - weight))
-                runs[f"{weight:.2f}"][qid] = _ranking(fused, documents)
+                runs[f"{weight:.2f}"][qid] = fused_document_ranking(fused, documents)
             rrf = reciprocal_rank_fusion([found.dense_ids, found.lexical_ids], k=60)
-            runs["rrf"][qid] = _ranking(rrf, documents)
+            runs["rrf"][qid] = fused_document_ranking(rrf, documents)
             forms[qid] = "question" if is_question(text) else "statement"
     finally:
         kb.close()
