@@ -349,8 +349,29 @@ def evaluate_answers(
             sum(any(h.source == i.gold for h in a.evidence) for a, i in zip(answers, items, strict=True))
             / max(len(answers), 1)
         ),
+        "citing_own_answer": _citing_own_answer(answers, items),
         "seconds_per_question": round(seconds, 2),
     }
+
+
+def _answer_kind(answer: Answer) -> str:
+    if any("found the passages insufficient;" in w for w in answer.warnings):
+        return "quoted_on_refusal"
+    if any("quotes the best-matching" in w for w in answer.warnings):
+        return "quoted_as_fallback"
+    return "generated"
+
+
+def _citing_own_answer(answers: Sequence[Answer], items: Sequence[ClosedItem]) -> dict[str, dict[str, Any]]:
+    """Per kind of answer that was given (generated, quoted on refusal, quoted as the fallback): how many, and the
+    share citing the question's own gold document. A supported sentence may still answer something else; a citation
+    of the gold document says it draws on the passage written to answer this question."""
+    kinds: dict[str, list[bool]] = {}
+    for answer, item in zip(answers, items, strict=True):
+        if not answer.abstained:
+            cites = any(c.source == item.gold for c in answer.citations)
+            kinds.setdefault(_answer_kind(answer), []).append(cites)
+    return {kind: {"answers": len(v), "share": _round(sum(v) / len(v))} for kind, v in sorted(kinds.items())}
 
 
 # --- support: the verifier and the judge on SciFact claims ------------------------------------------------------

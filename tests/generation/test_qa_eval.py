@@ -93,6 +93,9 @@ def test_evaluate_answers_counts_what_the_judge_accepts(tmp_path: Path) -> None:
     accepted = qa.evaluate_answers(kb, items, lambda statement, passage: 0.9)
     assert accepted["abstention_rate"] == 0.0 and accepted["gold_passage_retrieved"] == 1.0
     assert accepted["sentences"] >= 1 and accepted["citation_recall"] == accepted["citation_precision"] == 1.0
+    assert accepted["citing_own_answer"] == {"generated": {"answers": 1, "share": 1.0}}
+    elsewhere = qa.evaluate_answers(kb, [qa.ClosedItem("1", items[0].question, "m:2")], lambda s, p: 0.9)
+    assert elsewhere["citing_own_answer"] == {"generated": {"answers": 1, "share": 0.0}}
     rejected = qa.evaluate_answers(kb, items, lambda statement, passage: 0.9, judge_threshold=0.95)
     assert rejected["citation_recall"] == rejected["citation_precision"] == 0.0
     kb.close()
