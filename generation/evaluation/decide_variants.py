@@ -19,6 +19,9 @@ each question and variant it reads the generator's probability of each option as
   the question again and ``Answer (yes, no or maybe):``.
 - ``rationale``: the question-first text, but the model first writes up to `RATIONALE_TOKENS` tokens (greedy)
   after ``Reasoning:``, and the answer is read after its reasoning and ``Answer (yes, no or maybe):``.
+- ``few-shot``: the question-first text after three worked examples in the same form, each with its answer: for each
+  option, the dev question with the shortest abstract of the *other* half (`shots`), so no question sees its own
+  label, and a half's examples come from the half its bias is not fitted on.
 
 With ``--hidden``, the hidden state at the answer position of the last variant (at half, three quarters and all of
 the layers) is kept too, and a logistic regression (scikit-learn, standardised features) fitted on half A of the
@@ -67,7 +70,7 @@ from retrieval.evaluation.datasets import data_dir, read_jsonl
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("shipped", "whole", "lmeval", "question-first", "rationale")
+VARIANTS = ("shipped", "whole", "lmeval", "question-first", "rationale", "few-shot")
 #: The most tokens of reasoning the ``rationale`` variant writes before its answer is read.
 RATIONALE_TOKENS = 64
 #: Data set -> (its options, the variants that apply to it).
@@ -140,11 +143,33 @@ class Rationale:
     after: str
 
 
+def _framed(question: str, abstract: str) -> str:
+    return f"Question: {question}\n\nAbstract:\n{abstract}\n\nQuestion: {question}\n"
+
+
+def shots(items: Sequence[ClosedItem], corpus: dict[str, tuple[list[str], list[str]]]) -> dict[str, str]:
+    """Half -> the worked examples shown to a question of that half: one per option of `YES_NO_MAYBE`, each the
+    question of the other half with that gold answer and the shortest abstract, in the question-first form."""
+    out = {}
+    for own, other in (("A", "B"), ("B", "A")):
+        examples = []
+        for option in YES_NO_MAYBE:
+            pool = [i for i in items if half(i.qid) == other and i.gold == option and i.qid in corpus]
+            example = min(pool, key=lambda i: (len(_text(corpus[i.qid], labels=True)), i.qid))
+            framed = _framed(example.question, _text(corpus[example.qid], labels=True))
+            examples.append(f"{framed}Answer (yes, no or maybe): {option}\n\n")
+        out[own] = "".join(examples)
+    return out
+
+
 def prompts(
-    item: ClosedItem, kb: KnowledgeBase, corpus: dict[str, tuple[list[str], list[str]]] | None
+    item: ClosedItem,
+    kb: KnowledgeBase,
+    corpus: dict[str, tuple[list[str], list[str]]] | None,
+    examples: dict[str, str] | None = None,
 ) -> dict[str, Callable[[], str | list[dict[str, str]] | Rationale]]:
-    """Each variant's prompt for ``item`` (built lazily); with no ``corpus`` of abstracts (BioASQ), the two variants
-    that need none, with options yes and no."""
+    """Each variant's prompt for ``item`` (built lazily; ``examples`` are `shots`'s, for ``few-shot``); with no
+    ``corpus`` of abstracts (BioASQ), the two variants that need none, with options yes and no."""
     hits = kb.search(item.question, CLOSED_K)
     q = item.question
     if corpus is None:
@@ -155,13 +180,15 @@ def prompts(
         }
     top = str(hits[0].metadata["pmid"])
     whole = Hit(chunk_id="", doc_id=hits[0].doc_id, text=_text(corpus[top], labels=True), score=1.0)
-    framed = f"Question: {q}\n\nAbstract:\n{whole.text}\n\nQuestion: {q}\n"
+    framed = _framed(q, whole.text)
+    shown = (examples or {}).get(half(item.qid), "")
     return {
         "shipped": lambda: decision_messages(q, hits, YES_NO_MAYBE),
         "whole": lambda: decision_messages(q, [whole], YES_NO_MAYBE),
         "lmeval": lambda: f"Abstract: {_text(corpus[top], labels=False)}\nQuestion: {q}\nAnswer:",
         "question-first": lambda: framed + "Answer (yes, no or maybe):",
         "rationale": lambda: Rationale(framed + "Reasoning:", "\nAnswer (yes, no or maybe):"),
+        "few-shot": lambda: shown + framed + "Answer (yes, no or maybe):",
     }
 
 
@@ -223,8 +250,10 @@ def run(
     variants: Sequence[str], model: str, limit: int | None, hidden: bool, dataset: str = "pubmedqa"
 ) -> dict[str, Any]:
     options = DATASETS[dataset][0]
+    examples = None
     if dataset == "pubmedqa":
         items, corpus = pubmedqa_items()[:limit], abstracts()
+        examples = shots(pubmedqa_items(), corpus)  # from all dev questions, whatever the limit
     else:
         items, corpus = bioasq_yesno_items()[:limit], None
     kb = closed_kb("bioasq" if dataset == "bioasq-yesno" else dataset, Settings())
@@ -234,7 +263,7 @@ def run(
     started = time.perf_counter()
     try:
         for done, item in enumerate(items, start=1):
-            built = prompts(item, kb, corpus)
+            built = prompts(item, kb, corpus, examples)
             for variant in variants:
                 keep = hidden and variant == variants[-1]
                 p, s = reader.read(built[variant](), hidden=keep)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generation.evaluation.decide_variants import main, probe, score
-from generation.evaluation.qa import half
+from generation.evaluation.decide_variants import main, probe, score, shots
+from generation.evaluation.qa import ClosedItem, half
 
 QIDS = [str(n) for n in range(40)]
 GRID = tuple(float(x) for x in range(-4, 5))  # coarser than the default, for speed
@@ -51,6 +51,24 @@ def test_probe_reads_a_separable_signal_and_skips_a_one_option_half() -> None:
     assert found["C=1.0 A_to_B"] >= 0.9 and found["C=1.0 B_to_A"] >= 0.9  # chance is 0.5
     one_option = ["yes" if half(q) == "A" else g for q, g in zip(QIDS, gold, strict=True)]
     assert probe(states, one_option, QIDS)["C=1.0 A_to_B"] is None
+
+
+def test_few_shot_examples_come_from_the_other_half_one_per_option() -> None:
+    items = [ClosedItem(q, f"Question {q}?", ("yes", "no", "maybe")[n % 3]) for n, q in enumerate(QIDS)]
+    # abstract length grows with the id, so the shortest of each half and option is its smallest id
+    corpus = {q: ([f"Finding {q}. " * (n + 1)], ["RESULTS"]) for n, q in enumerate(QIDS)}
+    examples = shots(items, corpus)
+    for own, other in (("A", "B"), ("B", "A")):
+        shown = sorted(
+            (i for i in items if f"Question {i.qid}?" in examples[own]),
+            key=lambda i: examples[own].index(f"Question {i.qid}?"),
+        )
+        assert [i.gold for i in shown] == ["yes", "no", "maybe"]
+        assert all(half(i.qid) == other for i in shown)
+        for i in shown:
+            same = [j for j in items if half(j.qid) == other and j.gold == i.gold]
+            assert int(i.qid) == min(int(j.qid) for j in same)
+            assert f"Question {i.qid}?\nAnswer (yes, no or maybe): {i.gold}" in examples[own]
 
 
 @pytest.mark.parametrize(
