@@ -5,8 +5,9 @@
 - ``bioasq-yesno``: MIRAGE's BioASQ yes/no questions over the BioASQ snippet corpus; accuracy.
 - ``medicationqa``: consumer drug questions answered in full by ``kb.ask`` over a corpus of MedicationQA's trusted
   answers; citation recall (share of answer sentences that a cited passage supports), citation precision (share of
-  citations that support their sentence), abstention rate. Support is judged by a *second* model (``--judge``),
-  asked per (sentence, passage) pair, so that the verifier does not grade its own output.
+  citations that support their sentence), abstention rate, and per kind of answer (generated or quoted) the share
+  citing the question's own trusted answer. Support is judged by a *second* model (``--judge``), asked per
+  (sentence, passage) pair, so that the verifier does not grade its own output.
 - ``unanswerable``: PubMedQA dev questions, half of whose gold abstracts are left out of the knowledge base; the share
   of abstentions on those (target >= 0.8) against the share on the answerable half (target <= 0.2).
 - ``support``: SciFact claims against the sentences of their cited abstracts (SUPPORT: supported; CONTRADICT, or no
