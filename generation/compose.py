@@ -46,6 +46,10 @@ from kb.types import Answer, AnswerSentence, Citation, DrugWarning, Hit, Languag
 
 log = logging.getLogger(__name__)
 
+#: Why an answer abstains when the generator only says the passages do not answer; a quotation given instead
+#: starts its warning with it, followed by ``;``.
+REFUSED = "the generator found the passages insufficient"
+
 _FULL_WIDTH_MARKER = re.compile(r"[【［]\s*(\d+)\s*[】］]")
 #: How a finished sentence ends: with its punctuation or its marker.
 _FINISHED = re.compile(r"(?:[.!?。！？]|\])[\s\"'”’)）]*$")
@@ -166,12 +170,11 @@ def _compose(
 
     raw = without_refusals(generate(strict=False))
     if not raw:
-        refused = "the generator found the passages insufficient"
         extract = quotation() if quote_on_refusal else None
         if extract is None or not extract.kept:
-            return _abstain(question, hits, task, language, timings, refused)
+            return _abstain(question, hits, task, language, timings, REFUSED)
         note = (
-            f"{refused}; the best passage matches the question closely, so the answer quotes the best-matching passages"
+            f"{REFUSED}; the best passage matches the question closely, so the answer quotes the best-matching passages"
         )
         return _answer(question, hits, task, language, timings, extract, [*extract.warnings, note])
     draft = check(raw)

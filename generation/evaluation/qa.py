@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.base import Generator
+from generation.compose import REFUSED
 from generation.decide import YES_NO_MAYBE, Chooser, choose_label, decide, fit_bias, macro_f1
 from generation.injection import CLOSE, OPEN, quote
 from generation.verify import SUPPORT_THRESHOLD, strip_markers, support
@@ -344,8 +345,8 @@ def evaluate_answers(
         "citations": citations,
         "citation_recall": _round(supported_sentences / sentences) if sentences else None,
         "citation_precision": _round(supporting_citations / citations) if citations else None,
-        "extractive_fallbacks": sum(any("quotes the best-matching" in w for w in a.warnings) for a in answers),
-        "quoted_on_refusal": sum(any("found the passages insufficient;" in w for w in a.warnings) for a in answers),
+        "extractive_fallbacks": sum(any(_QUOTES in w for w in a.warnings) for a in answers),
+        "quoted_on_refusal": sum(_answer_kind(a) == "quoted_on_refusal" for a in answers),
         "gold_passage_retrieved": _round(
             sum(any(h.source == i.gold for h in a.evidence) for a, i in zip(answers, items, strict=True))
             / max(len(answers), 1)
@@ -355,10 +356,15 @@ def evaluate_answers(
     }
 
 
+#: What every warning of an answer that quotes passages instead of generated text says (`generation.compose`,
+#: `generation.grounding`).
+_QUOTES = "quotes the best-matching"
+
+
 def _answer_kind(answer: Answer) -> str:
-    if any("found the passages insufficient;" in w for w in answer.warnings):
+    if any(f"{REFUSED};" in w for w in answer.warnings):
         return "quoted_on_refusal"
-    if any("quotes the best-matching" in w for w in answer.warnings):
+    if any(_QUOTES in w for w in answer.warnings):
         return "quoted_as_fallback"
     return "generated"
 
