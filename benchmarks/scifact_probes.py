@@ -77,6 +77,10 @@ class Claim:
     bm25: dict[int, float]
     weights: tuple[float, float]
 
+    def fused(self) -> list[tuple[int, float]]:
+        """The shipped fusion of the claim's candidates, best first."""
+        return score_fusion(self.ids, [self.cosine, self.bm25], self.weights)
+
 
 def collect(kb: KnowledgeBase, dataset: EvalDataset, settings: Settings) -> dict[str, Claim]:
     claims = {}
@@ -114,8 +118,7 @@ def rm3_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[s
         return term_scores[term]
 
     for qid, c in claims.items():
-        fused = score_fusion(c.ids, [c.cosine, c.bm25], c.weights)
-        runs["shipped"][qid] = ranking(fused, c.documents)
+        fused = c.fused()
         query_words = set(_words(c.text))
         for depth, source, count in itertools.product((3, 5, 10), ("fused", "bm25"), (10, 20)):
             top = ([i for i, _ in fused] if source == "fused" else c.lexical_ids)[:depth]
@@ -145,7 +148,6 @@ def rm3_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[s
 def docmax_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[str, dict[str, float]]]:
     runs: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
     for qid, c in claims.items():
-        runs["shipped"][qid] = ranking(score_fusion(c.ids, [c.cosine, c.bm25], c.weights), c.documents)
         best_cos: dict[str, float] = {}
         best_bm25: dict[str, float] = {}
         for i in c.ids:
@@ -165,7 +167,6 @@ def docmax_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dic
 def proximity_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[str, dict[str, float]]]:
     runs: dict[str, dict[str, dict[str, float]]] = collections.defaultdict(dict)
     for qid, c in claims.items():
-        runs["shipped"][qid] = ranking(score_fusion(c.ids, [c.cosine, c.bm25], c.weights), c.documents)
         terms = re.findall(r'"([^"]+)"', match_expression(c.text) or "")
         for window in (2, 5, 10):
             pairs = [f'NEAR("{a}" "{b}", {window})' for a, b in itertools.pairwise(terms)]
@@ -235,7 +236,6 @@ def e5_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[Any, dict[st
         for weights in grid:
             runs[weights][qid] = ranking(score_fusion(candidates, [cosine, c.bm25, e5], weights), documents)
         runs["e5 alone"][qid] = ranking(sorted(e5.items(), key=lambda p: -p[1]), documents)
-        runs["shipped"][qid] = ranking(score_fusion(c.ids, [c.cosine, c.bm25], c.weights), c.documents)
     log.info("e5: %.1f ms per claim to embed and score it", 1000 * seconds / max(len(claims), 1))
     return runs
 
@@ -269,7 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         claims = collect(kb, dataset, settings)
         probes = {"rm3": rm3_runs, "e5": e5_runs, "docmax": docmax_runs, "proximity": proximity_runs}
-        report(dataset, probes[args.probe](kb, claims))
+        runs = probes[args.probe](kb, claims)
+        runs["shipped"] = {qid: ranking(c.fused(), c.documents) for qid, c in claims.items()}
+        report(dataset, runs)
     finally:
         kb.close()
     return 0

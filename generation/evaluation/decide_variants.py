@@ -252,8 +252,8 @@ def run(
     options = DATASETS[dataset][0]
     examples = None
     if dataset == "pubmedqa":
-        items, corpus = pubmedqa_items()[:limit], abstracts()
-        examples = shots(pubmedqa_items(), corpus)  # from all dev questions, whatever the limit
+        every, corpus = pubmedqa_items(), abstracts()
+        items, examples = every[:limit], shots(every, corpus)  # examples from all dev questions, whatever the limit
     else:
         items, corpus = bioasq_yesno_items()[:limit], None
     kb = closed_kb("bioasq" if dataset == "bioasq-yesno" else dataset, Settings())
