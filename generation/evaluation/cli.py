@@ -4,6 +4,7 @@ Example::
 
     medkb eval qa --dataset pubmedqa --limit 100 --json
     medkb eval qa --dataset medicationqa --limit 20 --judge qwen2.5-coder-1.5b-instruct
+    medkb eval qa --dataset clinical --limit 4 --json
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from generation.base import make_generator
 from generation.decide import YES_NO_MAYBE, Chooser
-from generation.evaluation import qa
+from generation.evaluation import clinical, qa
 from kb.registry import default_cache_dir
 from kb.settings import Settings
 from retrieval.evaluation.datasets import EvalError
@@ -54,6 +56,7 @@ def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
         help="the judge's probability of 'yes' that counts as support (medicationqa; fit it with --dataset support)",
     )
     p.add_argument("--k", type=int, default=None, help="passages per question (default: 3 closed, settings open)")
+    p.add_argument("--rows", default=None, help="clinical: also write one JSON line per question to this file")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_qa)
     return p
@@ -100,6 +103,14 @@ def run_qa(args: argparse.Namespace) -> int:
             result |= qa.evaluate_answers(kb, items[: args.limit], judge, judge_threshold=args.judge_threshold)
         finally:
             kb.close()
+    elif name == "clinical":
+        if args.k:
+            settings.top_k = args.k
+        result |= clinical.run(settings, qa.cache_dir("clinical", settings), limit=args.limit)
+        if args.rows:
+            clinical.dump_rows(result, Path(args.rows))
+        if not args.json:
+            result.pop("rows")
     else:  # support
         kb = qa.closed_kb("scifact", settings)
         try:

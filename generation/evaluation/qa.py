@@ -12,6 +12,8 @@
   of abstentions on those (target >= 0.8) against the share on the answerable half (target <= 0.2).
 - ``support``: SciFact claims against the sentences of their cited abstracts (SUPPORT: supported; CONTRADICT, or no
   evidence: not supported), which calibrates `generation.verify`'s threshold and measures the judge.
+- ``clinical``: clinicians' and patients' questions over a fixed corpus with deliberate distractors, each answer
+  scored CORRECT, PARTIAL, WRONG or ABSTAINED (`generation.evaluation.clinical`).
 
 Every threshold or bias is fitted on half A of the questions (`retrieval.evaluation.weights.half`, md5 of the id)
 and reported on half B; the uncalibrated figures are reported on all questions. Seconds per question are measured
@@ -46,7 +48,15 @@ from retrieval.evaluation.weights import half
 
 log = logging.getLogger(__name__)
 
-QA_DATASETS = ("pubmedqa", "bioasq-yesno", "medicationqa", "medicationqa-quote", "unanswerable", "support")
+QA_DATASETS = (
+    "pubmedqa",
+    "bioasq-yesno",
+    "medicationqa",
+    "medicationqa-quote",
+    "unanswerable",
+    "support",
+    "clinical",
+)
 
 #: Passages given to the generator for a closed (yes/no) question.
 CLOSED_K = 3
@@ -137,7 +147,7 @@ def unanswerable_kb(directory: Path, settings: Settings) -> KnowledgeBase:
     dataset = load_dataset("pubmedqa")
     gone = {doc for qid, docs in dataset.qrels.items() if removed(qid) for doc in docs}
     keep = {key for key in dataset.corpus.keys() if key not in gone}
-    return _built_once(
+    return built_once(
         directory,
         settings,
         {"dataset": "pubmedqa-unanswerable", "embedder": settings.embedder, "documents": len(keep)},
@@ -145,7 +155,7 @@ def unanswerable_kb(directory: Path, settings: Settings) -> KnowledgeBase:
     )
 
 
-def _built_once(
+def built_once(
     directory: Path, settings: Settings, expected: dict[str, Any], ingest: Callable[[KnowledgeBase], Any]
 ) -> KnowledgeBase:
     """The knowledge base in ``directory/kb``, filled by ``ingest`` unless ``directory/built.json`` already holds
@@ -246,7 +256,7 @@ def medicationqa_documents(root: Path | None = None) -> tuple[list[Document], li
 def medicationqa_kb(directory: Path, settings: Settings) -> tuple[KnowledgeBase, list[ClosedItem]]:
     documents, questions = medicationqa_documents()
     expected = {"dataset": "medicationqa", "embedder": settings.embedder, "documents": len(documents)}
-    return _built_once(directory, settings, expected, lambda kb: kb.ingest(documents)), questions
+    return built_once(directory, settings, expected, lambda kb: kb.ingest(documents)), questions
 
 
 def evaluate_quote_threshold(kb: KnowledgeBase, items: Sequence[ClosedItem], *, k: int) -> dict[str, Any]:

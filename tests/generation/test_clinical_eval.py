@@ -1,0 +1,145 @@
+"""``medkb eval qa --dataset clinical``: the question set is well formed and consistent with its documents, and the
+scoring gives each verdict for the reason it should; a CI-sized run with the real models."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generation.evaluation import clinical
+from generation.evaluation.clinical import ClinicalQuestion, score_text
+from retrieval.evaluation.datasets import EvalError, data_dir, read_jsonl
+from retrieval.evaluation.weights import half
+
+DATA = data_dir()
+HAVE_DATA = (DATA / "medquad" / "corpus.jsonl").exists() and (DATA / "dailymed_spl").exists()
+
+
+def _question(**overrides: object) -> ClinicalQuestion:
+    fields: dict[str, object] = {
+        "qid": "q",
+        "question": "How is high blood pressure diagnosed?",
+        "language": "en",
+        "task": "diagnosis",
+        "kind": "answerable",
+        "gold": ("medquad:hbp",),
+        "distractors": ("medquad:kidney",),
+        "facts": ((r"140\s*/\s*90",), (r"\bseveral\b", r"\brepeat")),
+        "min_facts": 1,
+        "wrong": (r"\burine\b",),
+    }
+    fields.update(overrides)
+    return ClinicalQuestion(**fields)  # type: ignore[arg-type]
+
+
+def test_each_verdict_for_its_reason() -> None:
+    q = _question()
+    assert score_text(q, "Readings of 140/90 or more on several visits [1].", ["medquad:hbp"], False).verdict == "CORRECT"
+    assert score_text(q, "It is diagnosed with urine and blood tests [1].", ["medquad:hbp"], False).verdict == "WRONG"
+    assert score_text(q, "A cuff measures pressure [1].", ["medquad:hbp"], False).verdict == "PARTIAL"
+    assert score_text(q, "A cuff measures pressure [1].", ["medquad:kidney"], False).verdict == "WRONG"
+    assert score_text(q, "Not enough evidence.", [], True).verdict == "ABSTAINED"
+    two = _question(min_facts=2)
+    assert score_text(two, "140/90 [1].", ["medquad:kidney"], False).verdict == "PARTIAL"
+    unanswerable = _question(kind="missing-topic", gold=(), facts=(), min_facts=0, wrong=())
+    assert score_text(unanswerable, "Take 20 mg daily [1].", ["medquad:kidney"], False).verdict == "WRONG"
+
+
+def test_summary_gives_shares_with_standard_errors() -> None:
+    q, u = _question(), _question(qid="u", kind="missing-number")
+    rows = [
+        score_text(q, "140/90 [1].", ["medquad:hbp"], False),
+        score_text(q, "urine [1].", ["medquad:hbp"], False),
+        score_text(u, "", [], True),
+    ]
+    summary = clinical.summarise(rows)
+    assert summary["answerable"]["CORRECT"] == {"count": 1, "share": 0.5, "se": 0.3536}
+    assert summary["answerable"]["WRONG"]["count"] == 1
+    assert summary["unanswerable"]["abstained"]["share"] == 1.0
+    assert summary["by_task"]["diagnosis"]["questions"] == 2
+
+
+def test_a_malformed_question_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "a", "question": "x", "task": "drug", "kind": "maybe"}\n', encoding="utf-8")
+    with pytest.raises(EvalError, match=r"q.jsonl:1: .*kind 'maybe'"):
+        clinical.load_questions(path)
+    path.write_text('{"id": "a", "question": "x", "task": "drug", "kind": "answerable", "facts": [["(("]]}\n')
+    with pytest.raises(EvalError, match=r"q.jsonl:1"):
+        clinical.load_questions(path)
+
+
+def test_the_set_covers_what_it_must() -> None:
+    questions = clinical.load_questions()
+    assert len(questions) >= 80
+    answerable = [q for q in questions if q.answerable]
+    assert {q.kind for q in questions} == set(clinical.KINDS)
+    assert {q.task for q in answerable} >= {"diagnosis", "treatment", "drug"}
+    assert sum(q.language == "zh" for q in questions) >= 10
+    assert all(q.gold and q.facts and q.min_facts >= 1 for q in answerable)
+    assert all(not q.facts for q in questions if not q.answerable)
+    for part in ("A", "B"):
+        chosen = [q for q in questions if half(q.qid) == part]
+        assert sum(q.answerable for q in chosen) >= 20 and sum(not q.answerable for q in chosen) >= 5
+    # the documents a CI-sized run indexes: those of the first questions only
+    assert len(clinical.corpus_keys(questions[:4], all_labels=False)) < 15
+
+
+def _gold_texts() -> dict[str, str]:
+    """The text of every document the set names, from the shared data."""
+    from ingest.readers import reader_for
+
+    questions = clinical.load_questions()
+    wanted = {key for q in questions for key in q.documents}
+    texts: dict[str, str] = {}
+    for obj in read_jsonl(DATA / "medquad" / "corpus.jsonl"):
+        if (key := f"medquad:{obj['passage_id']}") in wanted:
+            texts[key] = obj["text"]
+    for obj in read_jsonl(DATA / "pubmedqa" / "corpus.jsonl"):
+        if (key := f"pubmedqa:{obj['pmid']}") in wanted:
+            texts[key] = " ".join(obj["contexts"])
+    for set_id, path in clinical.LABELS.items():
+        for document in reader_for(DATA / path).read(DATA / path):
+            texts[f"dailymed:{set_id}"] = getattr(document, "text", "")
+    return texts
+
+
+@pytest.mark.skipif(not HAVE_DATA, reason="shared MedQuAD / DailyMed data missing")
+def test_every_document_exists_and_every_fact_is_in_a_gold_document() -> None:
+    texts = _gold_texts()
+    for q in clinical.load_questions():
+        missing = [key for key in q.documents if key not in texts]
+        assert not missing, f"{q.qid}: {missing}"
+        gold = " ".join(texts[key] for key in q.gold)
+        for pattern in q.wrong:
+            assert not re.search(pattern, gold, re.I), f"{q.qid}: wrong pattern {pattern!r} matches its gold text"
+        if q.language == "en":
+            for alternatives in q.facts:
+                assert any(re.search(p, gold, re.I) for p in alternatives), f"{q.qid}: {alternatives} not in gold"
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not HAVE_DATA, reason="shared MedQuAD / DailyMed data missing")
+def test_cli_clinical_run_of_four_questions(tmp_path: Path) -> None:
+    """The CI-sized run: the first four questions over the documents they name, with the bundled models."""
+    rows = tmp_path / "rows.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "kb.cli", "eval", "qa", "--dataset", "clinical", "--limit", "4", "--json"]
+        + ["--rows", str(rows)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["dataset"] == "clinical" and report["all"]["questions"] == 4
+    written = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in written] == [q.qid for q in clinical.load_questions()[:4]]
+    assert all(r["verdict"] in clinical.VERDICTS for r in written)
+    assert report["seconds_per_question"]["max"] > 0
