@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,15 @@ class EchoGenerator:
     def stream(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
         """The reply of `generate`, one word (with its following space) at a time."""
         yield from re.findall(r"\S+\s*", self.generate(messages, max_tokens=max_tokens, temperature=temperature))
+
+
+def accepts_max_time(generator: Generator, method: str = "generate") -> bool:
+    """Whether ``generator``'s ``method`` takes a ``max_time`` keyword (seconds), as the built-in backends do; a
+    generator without one is bounded by its token limit alone."""
+    try:
+        return "max_time" in inspect.signature(getattr(generator, method)).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def make_generator(spec: str, *, model: str, cache_dir: Path | None = None) -> Generator:

@@ -26,11 +26,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from generation.base import Generator, StreamingGenerator
+from generation.base import Generator, StreamingGenerator, accepts_max_time
+from generation.budget import Budget
+from generation.decide import Chooser
+from generation.entailment import ANSWER_YES, SUPPORT_YES, answers, supports
 from generation.grounding import content_words, extract_answer, ground, split_sentences, without_refusals
 from generation.injection import echoes, is_instruction, strip_delimiters, without_instructions
 from generation.prompts import build_messages, instructions
 from generation.safety import check_drugs, find_drugs, lookup_names
+from generation.subject import on_subject
 from generation.tasks import classify_task, question_language
 from generation.verify import (
     MARKER_RUN,
@@ -62,12 +66,17 @@ _ABSTAIN: dict[Language, tuple[str, str]] = {
 
 @dataclass
 class Checking:
-    """What composition checks the answer with: the embedders for verification (``cross_embedder`` for pairs
-    involving Chinese) and the drug labels for the safety checks; all optional."""
+    """What composition checks the answer with, all optional: the embedders for verification (``cross_embedder``
+    for pairs involving Chinese), the drug labels for the safety checks, ``subject`` to keep only the passages
+    about the question's subject (`generation.subject`), and ``entailment``, a generator whose probability of "yes"
+    must agree that a cited passage states each sentence and that each quoted sentence answers the question
+    (`generation.entailment`)."""
 
     embedder: Embedder | None = None
     cross_embedder: Embedder | None = None
     drugs: DrugTable | None = None
+    subject: bool = False
+    entailment: Chooser | None = None
 
 
 @dataclass
@@ -96,31 +105,47 @@ def compose_answer(
     patient: PatientContext | None = None,
     checking: Checking | None = None,
     on_text: Callable[[str], None] | None = None,
+    k: int | None = None,
+    budget_s: float | None = None,
 ) -> Answer:
     """Answer ``question`` from ``hits`` (best first) with verified citations, or abstain saying why (see the
-    module docstring). ``task`` overrides the classification of the question; ``patient`` goes into the prompt and
-    the drug checks. When the generator finds the passages insufficient and the best evidence score is at least
-    ``quote_score`` (1, the default, never), the best-matching passage sentences are quoted instead of abstaining.
+    module docstring). With ``checking.subject``, only the hits about the question's subject are used, the first
+    ``k`` of them (all by default); with none, the answer abstains and lists the closest of ``hits``. ``task``
+    overrides the classification of the question; ``patient`` goes into the prompt and the drug checks. When the
+    generator finds the passages insufficient and the best evidence score is at least ``quote_score`` (1, the
+    default, never), the best-matching passage sentences are quoted instead of abstaining.
     ``on_text`` receives the first draft piece by piece while a `StreamingGenerator` writes it
-    (unverified: the returned answer is what verification kept).
+    (unverified: the returned answer is what verification kept). ``budget_s`` bounds the whole answer's wall-clock
+    time (`generation.budget`); ``max_tokens`` bounds each generation.
 
     Example::
 
         answer = compose_answer(question, hits, generator, min_score=0.3, checking=Checking(embedder=embedder))
     """
+    budget = Budget(budget_s)
     checking = checking or Checking()
     language = question_language(question)
     task = task or classify_task(question)
     timings: dict[str, float] = {}
+    retrieved = list(hits)
+    reason = ""
+    if checking.subject:
+        started = time.perf_counter()
+        found = on_subject(question, hits, checking.drugs.drug_names() if checking.drugs else ())
+        hits, reason = found.hits, found.reason
+        timings["subject_s"] = time.perf_counter() - started
+    hits = hits[:k] if k else hits
     best_score = max((hit.evidence_score for hit in hits), default=None)
-    if best_score is None or best_score < min_score:
+    if reason:
+        answer = _abstain(question, retrieved, task, language, timings, reason)
+    elif best_score is None or best_score < min_score:
         best = "none" if best_score is None else f"{best_score:.3f}"
         reason = f"no passage scored above the evidence threshold {min_score} (best: {best})"
-        answer = _abstain(question, hits, task, language, timings, reason)
+        answer = _abstain(question, retrieved, task, language, timings, reason)
     else:
         quote = quote_score < 1.0 and best_score >= quote_score
         answer = _compose(
-            question, hits, generator, task, language, patient, checking, timings, max_tokens, on_text, quote
+            question, hits, generator, task, language, patient, checking, timings, max_tokens, on_text, quote, budget
         )
     started = time.perf_counter()
     answer.drug_warnings = drug_warnings(question, "" if answer.abstained else answer.text, patient, checking.drugs)
@@ -140,19 +165,29 @@ def _compose(
     max_tokens: int,
     on_text: Callable[[str], None] | None = None,
     quote_on_refusal: bool = False,
+    budget: Budget | None = None,
 ) -> Answer:
+    budget = budget or Budget()
+
     def generate(strict: bool) -> str:
         started = time.perf_counter()
         messages = build_messages(question, hits, task, language=language, patient=patient, strict=strict)
+        left = budget.left()
+
+        def limit(method: str) -> dict[str, float]:
+            return {"max_time": left} if left is not None and accepts_max_time(generator, method) else {}
+
         if on_text is not None and not strict and isinstance(generator, StreamingGenerator):
             pieces = []
-            for piece in generator.stream(messages, max_tokens=max_tokens):
+            for piece in generator.stream(messages, max_tokens=max_tokens, **limit("stream")):
                 pieces.append(piece)
                 on_text(piece)
             raw = "".join(pieces).strip()
         else:
-            raw = generator.generate(messages, max_tokens=max_tokens)
+            raw = generator.generate(messages, max_tokens=max_tokens, **limit("generate"))
         timings["generate_s"] = timings.get("generate_s", 0.0) + time.perf_counter() - started
+        if not budget.allows():
+            budget.skip("the end of the generated text (cut at the deadline)")
         return raw
 
     # What a passage tells the model to do is not evidence: it supports nothing and is never quoted.
@@ -160,26 +195,38 @@ def _compose(
 
     def check(raw: str, *, generated: bool = True) -> _Draft:
         started = time.perf_counter()
-        draft = _check(raw, question, evidence, checking, generated=generated)
+        draft = _check(raw, question, evidence, checking, generated=generated, timings=timings, budget=budget)
         timings["verify_s"] = timings.get("verify_s", 0.0) + time.perf_counter() - started
         return draft
 
     def quotation() -> _Draft:
         ranker = checking.cross_embedder if language == "zh" else checking.embedder
-        return check(extract_answer(question, evidence, embedder=ranker or checking.embedder), generated=False)
+        chooser = checking.entailment
+        most = 5 if chooser else 3  # more candidates when the generator checks that each answers the question
+        extract = extract_answer(question, evidence, embedder=ranker or checking.embedder, sentences=most)
+        if chooser is not None:
+            started = time.perf_counter()
+            extract = _answering(question, extract, chooser, budget)
+            timings["entail_s"] = timings.get("entail_s", 0.0) + time.perf_counter() - started
+        return check(extract, generated=False)
 
+    if not budget.allows():
+        budget.skip("generation")
+        return _abstain(question, hits, task, language, timings, budget.message)
     raw = without_refusals(generate(strict=False))
     if not raw:
-        extract = quotation() if quote_on_refusal else None
+        extract = quotation() if quote_on_refusal and budget.allows() else None
         if extract is None or not extract.kept:
             return _abstain(question, hits, task, language, timings, REFUSED)
         note = (
             f"{REFUSED}; the best passage matches the question closely, so the answer quotes the best-matching passages"
         )
-        return _answer(question, hits, task, language, timings, extract, [*extract.warnings, note])
+        return _answer(question, hits, task, language, timings, extract, [*extract.warnings, note], budget)
     draft = check(raw)
     notes = list(draft.warnings)
-    if draft.removed:
+    if draft.removed and not budget.allows(estimate=timings.get("generate_s", 0.0)):
+        budget.skip("the regeneration")
+    elif draft.removed:
         log.info("verification removed %d of %d sentence(s); regenerating once", draft.removed, draft.generated)
         retry_raw = without_refusals(generate(strict=True))
         if retry_raw:
@@ -189,16 +236,21 @@ def _compose(
             if (len(retry.kept), -retry.removed) > (len(draft.kept), -draft.removed):
                 draft = retry
     if not draft.kept or 2 * len(draft.kept) < draft.generated:
-        extract = quotation()
-        if extract.kept:
-            notes.append("too little of the generated text was supported; the answer quotes the best-matching passages")
-            draft = extract
+        if budget.allows():
+            extract = quotation()
+            if extract.kept:
+                notes.append(
+                    "too little of the generated text was supported; the answer quotes the best-matching passages"
+                )
+                draft = extract
+        else:
+            budget.skip("quoting the passages")
     if not draft.kept:
-        reason = "no sentence of the generated answer rests on a given passage"
+        reason = budget.message if budget.skipped else "no sentence of the generated answer rests on a given passage"
         answer = _abstain(question, hits, task, language, timings, reason)
         answer.warnings = notes
         return answer
-    return _answer(question, hits, task, language, timings, draft, notes)
+    return _answer(question, hits, task, language, timings, draft, notes, budget)
 
 
 def _answer(
@@ -209,7 +261,10 @@ def _answer(
     timings: dict[str, float],
     draft: _Draft,
     notes: list[str],
+    budget: Budget | None = None,
 ) -> Answer:
+    if budget is not None and budget.skipped:
+        notes = [*notes, budget.message]
     text, citations, sentences = _finish(draft, hits)
     return Answer(
         question=question,
@@ -234,8 +289,19 @@ def _normalise(raw: str) -> str:
     return text
 
 
-def _check(raw: str, question: str, hits: list[Hit], checking: Checking, *, generated: bool) -> _Draft:
-    """Ground and verify ``raw``; a sentence that repeats the prompt or an instruction counts as unsupported."""
+def _check(
+    raw: str,
+    question: str,
+    hits: list[Hit],
+    checking: Checking,
+    *,
+    generated: bool,
+    timings: dict[str, float] | None = None,
+    budget: Budget | None = None,
+) -> _Draft:
+    """Ground and verify ``raw``; a sentence that repeats the prompt or an instruction counts as unsupported, and
+    with ``checking.entailment`` a citation counts only when the generator agrees that its passage states the
+    sentence."""
     raw = _normalise(raw)
     count = sum(1 for s in split_sentences(raw) if content_words(strip_markers(s))) if generated else 0
     grounded = ground(raw, hits, question, extract=False)
@@ -244,6 +310,11 @@ def _check(raw: str, question: str, hits: list[Hit], checking: Checking, *, gene
         grounded.text, hits, embedder=checking.embedder, cross_embedder=checking.cross_embedder, question=question
     )
     checks = [c for c in checks if not c.exempt]
+    if checking.entailment is not None:
+        started = time.perf_counter()
+        _entail(checks, hits, checking.entailment, budget or Budget())
+        if timings is not None:
+            timings["entail_s"] = timings.get("entail_s", 0.0) + time.perf_counter() - started
     prompt = instructions()
     obeyed = [c for c in checks if c.supported and (is_instruction(c.text) or echoes(c.text, prompt))]
     for c in obeyed:
@@ -254,6 +325,41 @@ def _check(raw: str, question: str, hits: list[Hit], checking: Checking, *, gene
     warnings += [f"dropped a sentence its cited passages do not support: {c.text[:120]!r}" for c in unsupported]
     kept = [c for c in checks if c.supported]
     return _Draft(text, kept, count or len(kept), warnings)
+
+
+def _entail(checks: list[SentenceCheck], hits: list[Hit], chooser: Chooser, budget: Budget) -> None:
+    """Withdraw each citation whose passage the generator does not agree states its sentence (`entailment.supports`
+    under `SUPPORT_YES`); a sentence left with no supporting citation is unsupported, and so is one whose check the
+    ``budget`` left no time for."""
+    for check in checks:
+        if not check.supported:
+            continue
+        claim = strip_markers(check.text)
+        for number in check.supporting:
+            score = check.scores[number]
+            if not budget.allows():
+                budget.skip("checking some sentences against their passages (not shown)")
+                score.supported = False
+                continue
+            score.entailment = round(supports(chooser, claim, hits[number - 1].text), 4)
+            if score.entailment < SUPPORT_YES:
+                score.supported = False
+        check.supported = bool(check.supporting)
+
+
+def _answering(question: str, extract: str, chooser: Chooser, budget: Budget, most: int = 3) -> str:
+    """The sentences of ``extract`` (quoted, cited passage sentences) that the generator agrees answer ``question``
+    (`entailment.answers` at least `ANSWER_YES`), at most ``most`` of them, as far as the ``budget`` goes."""
+    kept: list[str] = []
+    for sentence in split_sentences(extract):
+        if len(kept) == most:
+            break
+        if not budget.allows():
+            budget.skip("checking whether some passage sentences answer the question (not quoted)")
+            break
+        if answers(chooser, question, strip_markers(sentence)) >= ANSWER_YES:
+            kept.append(sentence)
+    return " ".join(kept)
 
 
 def _finish(draft: _Draft, hits: list[Hit]) -> tuple[str, list[Citation], list[AnswerSentence]]:

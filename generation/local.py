@@ -37,24 +37,37 @@ class TransformersGenerator:
         self._model: Any = None
         self._tokenizer: Any = None
 
-    def generate(self, messages: list[dict[str, str]], *, max_tokens: int = 256, temperature: float = 0.0) -> str:
-        """The model's reply to ``messages`` (chat format), greedy when ``temperature`` is 0, stripped."""
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        max_time: float | None = None,
+    ) -> str:
+        """The model's reply to ``messages`` (chat format), greedy when ``temperature`` is 0, stripped; generation
+        stops after ``max_tokens`` new tokens or ``max_time`` seconds, whichever comes first."""
         import torch
 
-        kwargs, prompt_tokens = self._request(messages, max_tokens, temperature)
+        kwargs, prompt_tokens = self._request(messages, max_tokens, temperature, max_time)
         with torch.inference_mode():
             output = self._model.generate(**kwargs)
         return str(self._tokenizer.decode(output[0, prompt_tokens:], skip_special_tokens=True)).strip()
 
     def stream(
-        self, messages: list[dict[str, str]], *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        max_time: float | None = None,
     ) -> Iterator[str]:
         """The reply to ``messages`` in pieces, yielded while the model writes them (it runs in a background
         thread); joined and stripped, they are what `generate` returns."""
         import torch
         from transformers import TextIteratorStreamer
 
-        kwargs, _ = self._request(messages, max_tokens, temperature)
+        kwargs, _ = self._request(messages, max_tokens, temperature, max_time)
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
         failure: list[BaseException] = []
 
@@ -74,7 +87,7 @@ class TransformersGenerator:
             raise failure[0]
 
     def _request(
-        self, messages: list[dict[str, str]], max_tokens: int, temperature: float
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float, max_time: float | None = None
     ) -> tuple[dict[str, Any], int]:
         """The keyword arguments of ``model.generate`` for ``messages``, and the prompt's length in tokens."""
         inputs = self._prompt(messages)
@@ -82,6 +95,8 @@ class TransformersGenerator:
         sampling: dict[str, Any] = (
             {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         )
+        if max_time is not None:
+            sampling["max_time"] = max(float(max_time), 0.1)
         kwargs = dict(inputs, max_new_tokens=max_tokens, pad_token_id=tokenizer.pad_token_id, **sampling)
         return kwargs, int(inputs["input_ids"].shape[1])
 

@@ -28,7 +28,10 @@ class OpenAICompatibleGenerator:
         self.timeout = timeout
         self.api_key = api_key if api_key is not None else os.environ.get("MEDKB_OPENAI_API_KEY")
 
-    def generate(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> str:
+    def generate(
+        self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0, max_time: float | None = None
+    ) -> str:
+        """The endpoint's reply; the request times out after ``max_time`` seconds when given (else ``timeout``)."""
         url = f"{self.base_url}/chat/completions"
         body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
         headers = {"Content-Type": "application/json"}
@@ -36,7 +39,8 @@ class OpenAICompatibleGenerator:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            timeout = self.timeout if max_time is None else max(min(self.timeout, max_time), 0.1)
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 payload: Any = json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:200]

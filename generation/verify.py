@@ -64,6 +64,9 @@ class SupportScore:
     score: float
     supported: bool
     missing_terms: list[str] = field(default_factory=list)
+    #: The generator's probability that the passage states the sentence, when that check ran
+    #: (`generation.entailment`).
+    entailment: float | None = None
 
 
 @dataclass

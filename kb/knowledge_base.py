@@ -24,7 +24,7 @@ import numpy as np
 
 from generation.base import Generator, make_generator
 from generation.compose import Checking, compose_answer
-from generation.decide import Decision, decide
+from generation.decide import Chooser, Decision, decide
 from generation.tasks import classify_task
 from generation.translate import GeneratorTranslator
 from ingest.chunking import Chunker
@@ -428,23 +428,34 @@ class KnowledgeBase:
         started = time.perf_counter()
         task = task or classify_task(question)
         k = k or self.settings.top_k
-        hits = self.search(question, k, filters)
+        depth = max(k, self.settings.subject_candidates) if self.settings.subject_match else k
+        hits = self.search(question, depth, filters)
         terms = patient.search_terms() if patient is not None and task in ("drug", "treatment") else []
         if terms:
-            hits = merge_expanded(hits, self.search(expanded_query(question, terms), k, filters), k)
+            hits = merge_expanded(hits, self.search(expanded_query(question, terms), depth, filters), depth)
         retrieved = time.perf_counter()
         searched_as = self.search_text(question)
+        generator = self.generator
+        entailment = generator if self.settings.entailment and isinstance(generator, Chooser) else None
         answer = compose_answer(
             question,
             hits,
-            self.generator,
+            generator,
             min_score=self.settings.min_score,
             quote_score=self.settings.quote_score,
             max_tokens=self.settings.max_answer_tokens,
             task=task,
             patient=patient,
-            checking=Checking(self.embedder, self.cross_embedder, self.storage.store),
+            checking=Checking(
+                self.embedder,
+                self.cross_embedder,
+                self.storage.store,
+                subject=self.settings.subject_match,
+                entailment=entailment,
+            ),
             on_text=on_text,
+            k=k,
+            budget_s=self.settings.answer_budget_s,
         )
         if searched_as != question:
             answer.warnings.insert(0, f"the question was searched in English as: {searched_as!r}")

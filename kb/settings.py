@@ -59,6 +59,12 @@ class Settings:
     instead of abstaining; 1 turns it off. The default was fitted on half of MedicationQA's consumer questions,
     with and without their answer in the knowledge base (``medkb eval qa --dataset medicationqa-quote``; see
     docs/answers.md).
+    ``subject_match`` keeps, of the top ``subject_candidates`` passages, only those about the question's subject
+    (title, section, MeSH or label names; `generation.subject`), and answers from the first ``top_k`` of them; with
+    none, the answer abstains. ``entailment`` has the local generator check, one forward pass each, that every cited
+    passage states its sentence and that every quoted sentence answers the question (`generation.entailment`).
+    ``answer_budget_s`` bounds the wall-clock time of one answer, generation and regeneration included: a step that
+    would start past it is skipped, and the answer says so (see docs/answers.md).
     ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
     cross-lingual index, searched for questions in another language than the evidence (Chinese over English).
     ``translate_model`` (a local generator, registry name or directory; ``""``, the default, for none) translates a
@@ -80,6 +86,10 @@ class Settings:
     min_score: float = 0.3
     quote_score: float = 0.64
     max_answer_tokens: int = 200
+    subject_match: bool = True
+    subject_candidates: int = 15
+    entailment: bool = True
+    answer_budget_s: float = 120.0
     batch_size: int = 64
     index_type: str = "flat"
     hnsw_ef_search: int = 128
@@ -134,6 +144,13 @@ class Settings:
             )
         if self.vector_store not in VECTOR_STORES:
             raise MedkbError(f"vector_store={self.vector_store!r}: expected one of {', '.join(VECTOR_STORES)}")
+        if self.subject_candidates < 1 or self.max_answer_tokens < 1:
+            raise MedkbError(
+                f"subject_candidates={self.subject_candidates}, max_answer_tokens={self.max_answer_tokens}: "
+                "expected positive integers"
+            )
+        if not self.answer_budget_s > 0:
+            raise MedkbError(f"answer_budget_s={self.answer_budget_s}: expected a positive number of seconds")
         if self.batch_size < 1:
             raise MedkbError(f"batch_size={self.batch_size}: expected a positive integer")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from generation.base import make_generator
 from generation.decide import YES_NO_MAYBE, Chooser
-from generation.evaluation import clinical, qa
+from generation.evaluation import clinical, entailment_eval, qa
 from kb.registry import default_cache_dir
 from kb.settings import Settings
 from retrieval.evaluation.datasets import EvalError
@@ -111,6 +111,14 @@ def run_qa(args: argparse.Namespace) -> int:
             clinical.dump_rows(result, Path(args.rows))
         if not args.json:
             result.pop("rows")
+    elif name == "entailment":
+        generator = _generator(settings)
+        if not isinstance(generator, Chooser):
+            raise EvalError(f"generator {settings.generator_model}: expected a local model that gives probabilities")
+        result |= entailment_eval.evaluate(generator, scifact_limit=args.limit)
+        if not args.json:
+            for part in ("support", "answer"):
+                result[part].pop("scores")
     else:  # support
         kb = qa.closed_kb("scifact", settings)
         try:

@@ -284,7 +284,7 @@ def clinical_kb(directory: Path, settings: Settings, keys: Sequence[str], root: 
                 found = set(corpus.keys()) & wanted
                 if missing := sorted(wanted - found):
                     raise EvalError(f"{len(missing)} {name} document(s) not in the corpus, e.g. {missing[0]!r}")
-                report = kb.ingest(corpus.items(wanted, directory / name), reader=corpus.reader)
+                report = kb.ingest(corpus.items(wanted, directory / digest / name), reader=corpus.reader)
         if labels:
             report = kb.ingest(labels)
         return report

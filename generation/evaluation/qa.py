@@ -14,6 +14,8 @@
   evidence: not supported), which calibrates `generation.verify`'s threshold and measures the judge.
 - ``clinical``: clinicians' and patients' questions over a fixed corpus with deliberate distractors, each answer
   scored CORRECT, PARTIAL, WRONG or ABSTAINED (`generation.evaluation.clinical`).
+- ``entailment``: the generator's own semantic checks (`generation.entailment`) on SciFact and clinical pairs, which
+  calibrates their thresholds (`generation.evaluation.entailment_eval`).
 
 Every threshold or bias is fitted on half A of the questions (`retrieval.evaluation.weights.half`, md5 of the id)
 and reported on half B; the uncalibrated figures are reported on all questions. Seconds per question are measured
@@ -56,6 +58,7 @@ QA_DATASETS = (
     "unanswerable",
     "support",
     "clinical",
+    "entailment",
 )
 
 #: Passages given to the generator for a closed (yes/no) question.
@@ -439,34 +442,38 @@ def evaluate_support(pairs: Sequence[SupportPair], kb: KnowledgeBase | None, jud
         "supported_share": _round(sum(p.supported for p in pairs) / max(len(pairs), 1)),
         "verifier_all_at_shipped": {
             "threshold": SUPPORT_THRESHOLD,
-            **_pr([(s >= SUPPORT_THRESHOLD, p.supported) for p, s in scored]),
+            **precision_recall([(s >= SUPPORT_THRESHOLD, p.supported) for p, s in scored]),
         },
     }
     fit = [(s, p.supported) for p, s in scored if half(p.qid) == "A"]
     if fit:
-        best = _f1_threshold(fit)
+        best = f1_threshold(fit)
         out["verifier_threshold_fitted_on_A"] = round(best, 4)
-        out["verifier_B_at_fitted"] = _pr([(s >= best, p.supported) for p, s in scored if half(p.qid) == "B"])
+        out["verifier_B_at_fitted"] = precision_recall(
+            [(s >= best, p.supported) for p, s in scored if half(p.qid) == "B"]
+        )
     if judge is not None:
         started = time.perf_counter()
         judged = [(judge(p.claim, p.passage), p) for p in pairs]
         out["judge_seconds_per_pair"] = round((time.perf_counter() - started) / max(len(pairs), 1), 3)
-        out["judge_all_at_0.5"] = _pr([(s >= 0.5, p.supported) for s, p in judged])
+        out["judge_all_at_0.5"] = precision_recall([(s >= 0.5, p.supported) for s, p in judged])
         fit_judge = [(s, p.supported) for s, p in judged if half(p.qid) == "A"]
         if fit_judge:
-            best = _f1_threshold(fit_judge)
+            best = f1_threshold(fit_judge)
             out["judge_threshold_fitted_on_A"] = round(best, 4)
-            out["judge_B_at_fitted"] = _pr([(s >= best, p.supported) for s, p in judged if half(p.qid) == "B"])
+            out["judge_B_at_fitted"] = precision_recall(
+                [(s >= best, p.supported) for s, p in judged if half(p.qid) == "B"]
+            )
     return out
 
 
-def _f1_threshold(rows: Sequence[tuple[float, bool]]) -> float:
+def f1_threshold(rows: Sequence[tuple[float, bool]]) -> float:
     """The observed score that, as the least score counted as support, gives the best F1 on ``rows`` of (score,
     supported); the lowest such score on ties."""
-    return max(sorted({s for s, _ in rows}), key=lambda t: _pr([(s >= t, y) for s, y in rows])["f1"])
+    return max(sorted({s for s, _ in rows}), key=lambda t: precision_recall([(s >= t, y) for s, y in rows])["f1"])
 
 
-def _pr(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+def precision_recall(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
     """Precision, recall and F1 of predictions against labels (both booleans)."""
     tp = sum(p and y for p, y in rows)
     predicted = sum(p for p, _ in rows)

@@ -39,7 +39,9 @@ def _question(**overrides: object) -> ClinicalQuestion:
 
 def test_each_verdict_for_its_reason() -> None:
     q = _question()
-    assert score_text(q, "Readings of 140/90 or more on several visits [1].", ["medquad:hbp"], False).verdict == "CORRECT"
+    assert (
+        score_text(q, "Readings of 140/90 or more on several visits [1].", ["medquad:hbp"], False).verdict == "CORRECT"
+    )
     assert score_text(q, "It is diagnosed with urine and blood tests [1].", ["medquad:hbp"], False).verdict == "WRONG"
     assert score_text(q, "A cuff measures pressure [1].", ["medquad:hbp"], False).verdict == "PARTIAL"
     assert score_text(q, "A cuff measures pressure [1].", ["medquad:kidney"], False).verdict == "WRONG"
@@ -87,7 +89,7 @@ def test_the_set_covers_what_it_must() -> None:
         chosen = [q for q in questions if half(q.qid) == part]
         assert sum(q.answerable for q in chosen) >= 20 and sum(not q.answerable for q in chosen) >= 5
     # the documents a CI-sized run indexes: those of the first questions only
-    assert len(clinical.corpus_keys(questions[:4], all_labels=False)) < 15
+    assert len(clinical.corpus_keys(questions[:4], all_labels=False)) <= 20
 
 
 def _gold_texts() -> dict[str, str]:
@@ -126,7 +128,10 @@ def test_every_document_exists_and_every_fact_is_in_a_gold_document() -> None:
 @pytest.mark.e2e
 @pytest.mark.skipif(not HAVE_DATA, reason="shared MedQuAD / DailyMed data missing")
 def test_cli_clinical_run_of_four_questions(tmp_path: Path) -> None:
-    """The CI-sized run: the first four questions over the documents they name, with the bundled models."""
+    """The CI-sized run: the first four questions over the documents they name, with the bundled models. They
+    rebuild four reported failures (high blood pressure diagnosed "with urine tests" from a kidney passage, type 1
+    insulin for a type 2 question, strep throat answered from cystic fibrosis, nirmatrelvir answered from the
+    sildenafil label); each must now be answered correctly or abstain."""
     rows = tmp_path / "rows.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "kb.cli", "eval", "qa", "--dataset", "clinical", "--limit", "4", "--json"]
@@ -141,5 +146,11 @@ def test_cli_clinical_run_of_four_questions(tmp_path: Path) -> None:
     assert report["dataset"] == "clinical" and report["all"]["questions"] == 4
     written = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in written] == [q.qid for q in clinical.load_questions()[:4]]
-    assert all(r["verdict"] in clinical.VERDICTS for r in written)
+    assert [r["id"] for r in written] == [
+        "f-htn-diagnosis",
+        "f-t2d-first-line",
+        "f-strep-penicillin-allergy",
+        "f-nirmatrelvir-renal",
+    ]
+    assert all(r["verdict"] in ("CORRECT", "ABSTAINED") for r in written), [(r["id"], r["answer"]) for r in written]
     assert report["seconds_per_question"]["max"] > 0

@@ -97,6 +97,7 @@ def test_a_drug_question_is_searched_with_and_without_the_patient(
     kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     question = "What is the dose of amoxicillin for pneumonia?"
+    kb.settings.subject_match = False  # the order of retrieval itself, not of the subject match (test_subject.py)
     alone = kb.search(question, 3)
     queries: list[str] = []
     search = kb.search

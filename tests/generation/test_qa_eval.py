@@ -21,8 +21,8 @@ def test_fit_threshold_separates_unanswerable_from_answerable() -> None:
 
 def test_precision_and_recall() -> None:
     rows = [(True, True), (True, False), (False, True), (True, True)]
-    assert qa._pr(rows) == {"precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "pairs": 4}
-    assert qa._pr([])["precision"] == 0.0
+    assert qa.precision_recall(rows) == {"precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "pairs": 4}
+    assert qa.precision_recall([])["precision"] == 0.0
 
 
 def test_removed_is_a_fixed_half_independent_of_the_calibration_half() -> None:

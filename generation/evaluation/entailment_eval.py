@@ -1,0 +1,154 @@
+"""``medkb eval qa --dataset entailment``: the generator's semantic checks (`generation.entailment`) on labelled pairs.
+
+- ``support`` pairs: SciFact dev claims against their rationale sentences (SUPPORT: yes; CONTRADICT or no evidence:
+  no; `generation.evaluation.qa.support_pairs`), and from the clinical set, each key fact's sentence in a gold
+  document against the text around it (yes) and against the closest passage of a distractor document (no: the
+  failure of citing another disease's passage);
+- ``answer`` pairs from the clinical set: the question against the sentence of a gold document that states a key
+  fact (yes) and against the distractor sentence that shares the most words with the question (no).
+
+Each threshold is fitted on half A (of the claim or question ids) for the best F1 and reported on half B, with the
+seconds per check.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generation.decide import Chooser
+from generation.entailment import answers, supports
+from generation.evaluation import clinical
+from generation.evaluation.qa import f1_threshold, precision_recall, support_pairs
+from generation.grounding import content_words, split_sentences
+from retrieval.evaluation.datasets import data_dir, read_jsonl
+from retrieval.evaluation.weights import half
+
+log = logging.getLogger(__name__)
+
+#: Characters of context kept on each side of a sentence taken from a long document.
+WINDOW = 500
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A labelled pair: ``first`` (statement or question), ``second`` (passage or sentence)."""
+
+    qid: str
+    first: str
+    second: str
+    label: bool
+    origin: str
+
+
+def document_texts(keys: set[str], root: Path | None = None) -> dict[str, str]:
+    """The text of each document key of the clinical corpus (`clinical.LABELS` for labels)."""
+    from ingest.readers import reader_for
+
+    root = root or data_dir()
+    texts: dict[str, str] = {}
+    for obj in read_jsonl(root / "medquad" / "corpus.jsonl"):
+        if (key := f"medquad:{obj['passage_id']}") in keys:
+            texts[key] = " ".join(str(obj["text"]).split())
+    if any(k.startswith("pubmedqa:") for k in keys):
+        for obj in read_jsonl(root / "pubmedqa" / "corpus.jsonl"):
+            if (key := f"pubmedqa:{obj['pmid']}") in keys:
+                texts[key] = " ".join(obj["contexts"])
+    for set_id, path in clinical.LABELS.items():
+        if f"dailymed:{set_id}" in keys:
+            for document in reader_for(root / path).read(root / path):
+                texts[f"dailymed:{set_id}"] = " ".join(str(getattr(document, "text", "")).split())
+    return texts
+
+
+def clinical_pairs(root: Path | None = None) -> tuple[list[Pair], list[Pair]]:
+    """The (support, answer) pairs of the clinical set's English answerable questions (see the module docstring)."""
+    questions = [q for q in clinical.load_questions() if q.answerable and q.language == "en" and q.distractors]
+    texts = document_texts({k for q in questions for k in q.documents}, root)
+    support: list[Pair] = []
+    answer: list[Pair] = []
+    for q in questions:
+        fact_sentence = _fact_sentence(q, texts)
+        if fact_sentence is None:
+            continue
+        sentence, context = fact_sentence
+        support.append(Pair(q.qid, sentence, context, True, "clinical"))
+        answer.append(Pair(q.qid, q.question, sentence, True, "clinical"))
+        closest = _closest(q, sentence, [texts[k] for k in q.distractors if k in texts])
+        if closest is not None:
+            distractor_sentence, distractor_context = closest
+            support.append(Pair(q.qid, sentence, distractor_context, False, "clinical"))
+            answer.append(Pair(q.qid, q.question, distractor_sentence, False, "clinical"))
+    return support, answer
+
+
+def _fact_sentence(q: clinical.ClinicalQuestion, texts: dict[str, str]) -> tuple[str, str] | None:
+    """The first sentence of a gold document that states a key fact, and the text around it."""
+    for key in q.gold:
+        text = texts.get(key, "")
+        for sentence in split_sentences(text):
+            if len(sentence) < 400 and any(re.search(p, sentence, re.I) for p in q.facts[0]):
+                return sentence, _around(text, sentence)
+    return None
+
+
+def _closest(q: clinical.ClinicalQuestion, sentence: str, texts: Sequence[str]) -> tuple[str, str] | None:
+    """The distractor sentence that shares the most words with the question (and the sentence), with its context."""
+    wanted = content_words(q.question) | content_words(sentence)
+    best: tuple[int, str, str] | None = None
+    for text in texts:
+        for candidate in split_sentences(text):
+            if len(candidate) >= 400:
+                continue
+            shared = len(wanted & content_words(candidate))
+            if best is None or shared > best[0]:
+                best = (shared, candidate, text)
+    return None if best is None else (best[1], _around(best[2], best[1]))
+
+
+def _around(text: str, sentence: str) -> str:
+    start = text.find(sentence)
+    return text[max(start - WINDOW, 0) : start + len(sentence) + WINDOW]
+
+
+def evaluate(chooser: Chooser, *, scifact_limit: int | None = None, root: Path | None = None) -> dict[str, Any]:
+    """Both checks on their pairs: precision and recall at the shipped thresholds on all pairs, and at the
+    threshold fitted on half A, on half B."""
+    from generation.entailment import ANSWER_YES, SUPPORT_YES
+
+    clinical_support, clinical_answer = clinical_pairs(root)
+    scifact = [Pair(p.qid, p.claim, p.passage, p.supported, "scifact") for p in support_pairs(root)[:scifact_limit]]
+    return {
+        "support": _scored(scifact + clinical_support, lambda p: supports(chooser, p.first, p.second), SUPPORT_YES),
+        "answer": _scored(clinical_answer, lambda p: answers(chooser, p.first, p.second), ANSWER_YES),
+    }
+
+
+def _scored(pairs: Sequence[Pair], check: Callable[[Pair], float], shipped: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    rows = []
+    for done, pair in enumerate(pairs, start=1):
+        rows.append((pair, check(pair)))
+        if done % 50 == 0:
+            log.info("%d/%d pairs checked", done, len(pairs))
+    seconds = (time.perf_counter() - started) / max(len(pairs), 1)
+    out: dict[str, Any] = {"pairs": len(pairs), "seconds_per_check": round(seconds, 3)}
+    for origin in sorted({p.origin for p in pairs}):
+        chosen = [(p, s) for p, s in rows if p.origin == origin]
+        out[f"{origin}_all_at_shipped"] = precision_recall([(s >= shipped, p.label) for p, s in chosen])
+    out["all_at_shipped"] = {"threshold": shipped, **precision_recall([(s >= shipped, p.label) for p, s in rows])}
+    fit = [(s, p.label) for p, s in rows if half(p.qid) == "A"]
+    if fit:
+        threshold = f1_threshold(fit)
+        out["threshold_fitted_on_A"] = round(threshold, 4)
+        out["B_at_fitted"] = precision_recall([(s >= threshold, p.label) for p, s in rows if half(p.qid) == "B"])
+        for origin in sorted({p.origin for p in pairs}):
+            report = [(s >= threshold, p.label) for p, s in rows if half(p.qid) == "B" and p.origin == origin]
+            out[f"B_{origin}_at_fitted"] = precision_recall(report)
+    out["scores"] = [{"qid": p.qid, "origin": p.origin, "label": p.label, "p_yes": round(s, 4)} for p, s in rows]
+    return out
