@@ -1,17 +1,18 @@
 """What a question is about, and which passages are about it: only those are given to the generator, quoted or cited.
 
 A passage is about the question's subject when its document says so in its own description, its *header*: the
-title (MedQuAD's focus), the section, MeSH headings, a label's product and generic names. Words of the passage's
-text do not count, since a passage that mentions a disease in passing is not about it. Each header phrase is scored
-by the share of its distinctive words (`subject_terms.GENERIC` left out) that the question names: "How is
-hepatitis A spread?" names all of ``Hepatitis A`` and none of ``Hepatitis B``; "first-line treatment for type 2
-diabetes" names half of ``Diabetes mellitus type 1``; "How is high blood pressure diagnosed?" names three quarters of
-``High Blood Pressure and Kidney Disease`` and all of ``High Blood Pressure``. A hit's score is its best phrase's.
+title (MedQuAD's focus), MeSH headings, a label's product and generic names. Words of the passage's text do not
+count, since a passage that mentions a disease in passing is not about it. Each header phrase is scored by the share
+of its distinctive words (`subject_terms.GENERIC` left out) that the question names, at least `MIN_SHARE` when the
+question names its first word: "How is high blood pressure diagnosed?" names all of ``High Blood Pressure`` and three
+quarters of ``High Blood Pressure and Kidney Disease``. A phrase that names another kind of what the question names
+scores 0: ``Diabetes mellitus type 1`` for a question on type 2 diabetes, ``Hepatitis B`` for one on hepatitis A.
+A hit's score is its best phrase's; the hits scoring at least `MIN_SHARE` are kept, the best first.
 
-When some hit scores 1 (the question names the whole subject of a passage), only the hits that score 1 are kept;
-otherwise those scoring at least `MIN_SHARE`. A Chinese question is read through `subject_terms.CHINESE_TERMS` into
-the English words titles use. A drug that the question names and that no kept passage mentions at all means the
-knowledge base does not hold the subject: nothing is kept (medkb abstains rather than answer from another drug).
+A Chinese question (or title) is read through `subject_terms.CHINESE_TERMS` into the English words titles use. A
+drug that the question names and that neither the knowledge base's labels nor any retrieved passage mention, or a
+Chinese drug name the table cannot put in English, means the subject is not there: nothing is kept, and medkb
+abstains rather than answer from another drug.
 
 Example::
 
@@ -49,6 +50,7 @@ _CHINESE_DRUG = re.compile(
 )
 # "allergic to penicillin", "penicillin allergy": a drug named as the patient's allergy is not what is asked about.
 _ALLERGIES = (re.compile(r"\ballerg\w*\s+(?:to\s+)?(\w+)", re.I), re.compile(r"\b(\w+)\s+allerg", re.I))
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _CHINESE_VOCABULARY = {**{c: e for c, e in CHINESE_NAMES.items()}, **CHINESE_TERMS}
 
 
@@ -111,7 +113,7 @@ def _chinese_terms(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def header_phrases(hit: Hit) -> list[set[str]]:
+def header_phrases(hit: Hit) -> list[list[str]]:
     """The distinctive words of each phrase that says what ``hit``'s document is about (see the module docstring);
     the passage's first sentence stands in for a document with no title and no such metadata."""
     phrases: list[str] = [hit.title] if hit.title else []
@@ -123,7 +125,9 @@ def header_phrases(hit: Hit) -> list[set[str]]:
         phrases = [re.split(r"(?<=[.!?])\s", hit.text.strip(), maxsplit=1)[0][:200]]
     out = []
     for phrase in phrases:
-        distinct = {w for w in words(phrase) if w not in GENERIC}
+        if _CJK.search(phrase):  # a Chinese title is read through the same table as a Chinese question
+            phrase = " ".join([e for _, e in _chinese_terms(phrase)] + re.findall(r"[A-Za-z][A-Za-z0-9-]+", phrase))
+        distinct = [w for w in dict.fromkeys(words(phrase)) if w not in GENERIC]
         if distinct:
             out.append(distinct)
     return out
@@ -136,11 +140,14 @@ def subject_score(hit: Hit, asked: set[str]) -> float:
     return max((_share(p, asked) for p in header_phrases(hit)), default=0.0)
 
 
-def _share(phrase: set[str], asked: set[str]) -> float:
+def _share(phrase: list[str], asked: set[str]) -> float:
+    """The share of ``phrase``'s words in ``asked``, at least `MIN_SHARE` when ``asked`` names its first word (the
+    head of "Amoxicillin in penicillin allergy"); 0 when a word names another kind than ``asked`` does."""
     kinds = {w.split("-")[0]: w for w in asked if _is_qualified(w)}
     if any(_is_qualified(w) and kinds.get(w.split("-")[0], w) != w for w in phrase):
         return 0.0
-    return len(phrase & asked) / len(phrase)
+    share = len(set(phrase) & asked) / len(set(phrase))
+    return max(share, MIN_SHARE) if len(phrase[0]) >= 4 and phrase[0] in asked else share
 
 
 def _is_qualified(word: str) -> bool:

@@ -483,7 +483,10 @@ def _quantity(number: str, value: float, unit: str | None) -> _Quantity:
 
 
 def _chinese_number(text: str) -> float | None:
-    """二十五 -> 25, 一千五百 -> 1500, 零点五 -> 0.5, 三五 -> 35; None for text that is not a number."""
+    """二十五 -> 25, 一千五百 -> 1500, 零点五 -> 0.5, 三五 -> 35; None for text that is not a number, or one of over
+    30 characters (no dose or count is written so, and Python refuses to read integers of over 4,300 digits)."""
+    if len(text) > 30:
+        return None
     whole, _, fraction = text.partition("点")
     digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
     scales = {"十": 10, "百": 100, "千": 1000, "万": 10000}

@@ -356,7 +356,13 @@ class KnowledgeBase:
             from kb.registry import default_cache_dir
 
             same = self.settings.generator == "local" and model == self.settings.generator_model
-            generator = self.generator if same else make_generator("local", model=model, cache_dir=default_cache_dir())
+            generator = (
+                self.generator
+                if same
+                else make_generator(
+                    "local", model=model, cache_dir=default_cache_dir(), threads=self.settings.generator_threads or None
+                )
+            )
             self._translator, self._translator_model = GeneratorTranslator(generator), model
         return self._translator
 
@@ -394,7 +400,10 @@ class KnowledgeBase:
             from kb.registry import default_cache_dir
 
             self._generator = make_generator(
-                self.settings.generator, model=self.settings.generator_model, cache_dir=default_cache_dir()
+                self.settings.generator,
+                model=self.settings.generator_model,
+                cache_dir=default_cache_dir(),
+                threads=self.settings.generator_threads or None,
             )
         return self._generator
 

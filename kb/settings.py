@@ -63,6 +63,7 @@ class Settings:
     (title, section, MeSH or label names; `generation.subject`), and answers from the first ``top_k`` of them; with
     none, the answer abstains. ``entailment`` has the local generator check, one forward pass each, that every cited
     passage states its sentence and that every quoted sentence answers the question (`generation.entailment`).
+    ``generator_threads`` is the number of torch threads of a local generator (0: one per core).
     ``answer_budget_s`` bounds the wall-clock time of one answer, generation and regeneration included: a step that
     would start past it is skipped, and the answer says so (see docs/answers.md).
     ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
@@ -86,6 +87,7 @@ class Settings:
     min_score: float = 0.3
     quote_score: float = 0.64
     max_answer_tokens: int = 200
+    generator_threads: int = 1
     subject_match: bool = True
     subject_candidates: int = 15
     entailment: bool = True
@@ -149,6 +151,8 @@ class Settings:
                 f"subject_candidates={self.subject_candidates}, max_answer_tokens={self.max_answer_tokens}: "
                 "expected positive integers"
             )
+        if self.generator_threads < 0:
+            raise MedkbError(f"generator_threads={self.generator_threads}: expected 0 (one per core) or more")
         if not self.answer_budget_s > 0:
             raise MedkbError(f"answer_budget_s={self.answer_budget_s}: expected a positive number of seconds")
         if self.batch_size < 1:

@@ -131,7 +131,12 @@ def run_qa(args: argparse.Namespace) -> int:
 
 
 def _generator(settings: Settings) -> Any:
-    return make_generator(settings.generator, model=settings.generator_model, cache_dir=default_cache_dir())
+    return make_generator(
+        settings.generator,
+        model=settings.generator_model,
+        cache_dir=default_cache_dir(),
+        threads=settings.generator_threads or None,
+    )
 
 
 def _judge(model: str) -> qa.Judge | None:

@@ -113,6 +113,8 @@ class Scored:
     seconds: float = 0.0
     text: str = ""
     cited: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
 
     def row(self) -> dict[str, Any]:
         q = self.question
@@ -129,6 +131,8 @@ class Scored:
             "seconds": round(self.seconds, 2),
             "answer": self.text,
             "cited": self.cited,
+            "reason": self.reason,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
 
@@ -179,7 +183,9 @@ def _question(obj: dict[str, Any]) -> ClinicalQuestion:
 
 def score(question: ClinicalQuestion, answer: Answer, seconds: float = 0.0) -> Scored:
     """The verdict on ``answer`` (see the module docstring)."""
-    return score_text(question, answer.text, [c.source for c in answer.citations], answer.abstained, seconds)
+    scored = score_text(question, answer.text, [c.source for c in answer.citations], answer.abstained, seconds)
+    scored.timings, scored.reason = dict(answer.timings), answer.reason
+    return scored
 
 
 def score_text(
@@ -302,17 +308,21 @@ def evaluate(kb: KnowledgeBase, questions: Sequence[ClinicalQuestion]) -> dict[s
         result = score(question, answer, time.perf_counter() - started)
         scored.append(result)
         log.info("%d/%d %s: %s (%.1f s)", done, len(questions), question.qid, result.verdict, result.seconds)
-    seconds = [s.seconds for s in scored]
     return {
-        "seconds_per_question": {
-            "mean": round(statistics.fmean(seconds), 2) if seconds else None,
-            "sd": round(statistics.stdev(seconds), 2) if len(seconds) > 1 else None,
-            "max": round(max(seconds), 2) if seconds else None,
-        },
+        "seconds_per_question": _spread([s.seconds for s in scored]),
+        "seconds_in_semantic_checks": _spread([s.timings.get("entail_s", 0.0) for s in scored]),
         "all": summarise(scored),
         "A": summarise([s for s in scored if half(s.question.qid) == "A"]),
         "B": summarise([s for s in scored if half(s.question.qid) == "B"]),
         "rows": [s.row() for s in scored],
+    }
+
+
+def _spread(values: Sequence[float]) -> dict[str, float | None]:
+    return {
+        "mean": round(statistics.fmean(values), 2) if values else None,
+        "sd": round(statistics.stdev(values), 2) if len(values) > 1 else None,
+        "max": round(max(values), 2) if values else None,
     }
 
 

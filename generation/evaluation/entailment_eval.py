@@ -98,17 +98,22 @@ def _fact_sentence(q: clinical.ClinicalQuestion, texts: dict[str, str]) -> tuple
 
 
 def _closest(q: clinical.ClinicalQuestion, sentence: str, texts: Sequence[str]) -> tuple[str, str] | None:
-    """The distractor sentence that shares the most words with the question (and the sentence), with its context."""
+    """The distractor sentence that shares the most words with the question (and the sentence), with its context;
+    neither may state a key fact (a distractor sometimes says what the gold passage says)."""
     wanted = content_words(q.question) | content_words(sentence)
+    facts = [p for alternatives in q.facts for p in alternatives]
     best: tuple[int, str, str] | None = None
     for text in texts:
         for candidate in split_sentences(text):
-            if len(candidate) >= 400:
+            if len(candidate) >= 400 or any(re.search(p, candidate, re.I) for p in facts):
+                continue
+            context = _around(text, candidate)
+            if any(re.search(p, context, re.I) for p in q.facts[0]):
                 continue
             shared = len(wanted & content_words(candidate))
             if best is None or shared > best[0]:
-                best = (shared, candidate, text)
-    return None if best is None else (best[1], _around(best[2], best[1]))
+                best = (shared, candidate, context)
+    return None if best is None else (best[1], best[2])
 
 
 def _around(text: str, sentence: str) -> str:

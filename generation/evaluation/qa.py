@@ -40,6 +40,7 @@ from generation.base import Generator
 from generation.compose import REFUSED
 from generation.decide import YES_NO_MAYBE, Chooser, choose_label, decide, fit_bias, macro_f1
 from generation.injection import CLOSE, OPEN, quote
+from generation.subject import on_subject
 from generation.verify import SUPPORT_THRESHOLD, strip_markers, support
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
@@ -178,12 +179,18 @@ def evaluate_unanswerable(kb: KnowledgeBase, items: Sequence[ClosedItem], *, k: 
     """The evidence gate of ``kb.ask`` (abstain when the best passage's evidence score is under ``min_score``) on
     questions whose gold abstract is gone (should abstain) or present (should answer): with the knowledge base's own
     ``min_score`` on all questions, and with the threshold fitted on half A (largest abstention on unanswerable minus
-    abstention on answerable) reported on half B."""
+    abstention on answerable) reported on half B; each also with the subject match (`generation.subject`) before
+    the gate, as ``kb.ask`` applies it (no passage about the subject: abstain)."""
     rows: list[tuple[ClosedItem, float, bool]] = []
+    # the best evidence score of the hits about the question's subject (0 when none is), as kb.ask gates it
+    on_topic: list[tuple[ClosedItem, float, bool]] = []
+    known = kb.storage.store.drug_names()
     started = time.perf_counter()
     for item in items:
-        hits = kb.search(item.question, k)
-        rows.append((item, max((h.evidence_score for h in hits), default=0.0), removed(item.qid)))
+        hits = kb.search(item.question, max(k, kb.settings.subject_candidates))
+        rows.append((item, max((h.evidence_score for h in hits[:k]), default=0.0), removed(item.qid)))
+        kept = on_subject(item.question, hits, known).hits[:k]
+        on_topic.append((item, max((h.evidence_score for h in kept), default=0.0), removed(item.qid)))
     seconds = (time.perf_counter() - started) / max(len(items), 1)
     threshold = kb.settings.min_score
     out: dict[str, Any] = {
@@ -191,11 +198,13 @@ def evaluate_unanswerable(kb: KnowledgeBase, items: Sequence[ClosedItem], *, k: 
         "unanswerable": sum(gone for *_, gone in rows),
         "seconds_per_question": round(seconds, 4),
         "all_at_min_score": {"min_score": threshold, **_abstention([(s, g) for _, s, g in rows], threshold)},
+        "all_at_min_score_with_subject": _abstention([(s, g) for _, s, g in on_topic], threshold),
     }
     if halves := _fitted_on_a(rows):
         fitted, _, report = halves
         out["threshold_fitted_on_A"] = round(fitted, 4)
         out["B_at_fitted"] = _abstention(report, fitted)
+        out["B_at_fitted_with_subject"] = _abstention([(s, g) for i, s, g in on_topic if half(i.qid) == "B"], fitted)
     return out
 
 

@@ -144,3 +144,30 @@ def test_the_built_in_backends_take_a_time_limit() -> None:
     assert accepts_max_time(TransformersGenerator()) and accepts_max_time(TransformersGenerator(), "stream")
     assert accepts_max_time(OpenAICompatibleGenerator("http://127.0.0.1:1/v1", model="m"))
     assert not accepts_max_time(Scripted("x"))
+
+
+LOOPING = "二甲双胍的禁忌症是：\n\n" + "\n".join(f"{n}. 高维生素B{n}水平" for n in range(1, 21))
+
+
+def test_a_looping_uncited_chinese_draft_is_bounded_by_the_budget() -> None:
+    """The reported 18-minute Chinese question: off-topic passages, a draft that loops to the token limit without
+    a marker, then a full regeneration; on shared cores each draft took minutes. The budget now caps the whole."""
+    generator = Scripted(LOOPING, delay=0.3)
+    started = time.perf_counter()
+    answer = compose_answer("二甲双胍的禁忌症是什么？", _hits(HBP), generator, min_score=0.3, budget_s=0.4)
+    assert time.perf_counter() - started < 1.5 and generator.calls == 1
+    assert answer.abstained and "time budget of 0.4 s" in answer.reason
+
+
+def test_the_local_generator_runs_on_one_thread_unless_told() -> None:
+    from generation.base import make_generator
+
+    assert make_generator("local", model="qwen2.5-coder-0.5b-instruct")._threads == 1  # type: ignore[attr-defined]
+    assert make_generator("local", model="x", threads=None)._threads is None  # type: ignore[attr-defined]
+
+
+def test_a_run_of_thousands_of_chinese_digits_is_not_a_number() -> None:
+    from generation.verify import missing_numbers
+
+    digits = "一二三四五" * 2000
+    assert missing_numbers(digits, digits) == []
