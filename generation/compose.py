@@ -1,20 +1,25 @@
 """Cited, verified answers: prompt the generator with quoted evidence, then keep only what the evidence supports.
 
-1. No passage reaches the evidence threshold: abstain without generating.
+1. With ``Checking.subject``, only the passages about the question's subject are kept (`generation.subject`); none
+   left, or no passage reaching the evidence threshold: abstain without generating.
 2. Generate with the task's prompt in the question's language (`generation.prompts`), the patient on one line. A
    sentence saying the passages do not answer is dropped; a draft that says nothing else is an abstention, unless
    the best passage's evidence score reaches ``quote_score``: then the answer quotes, as in step 5.
 3. `grounding.ground` cites the uncited sentences that a passage plainly holds and drops the others;
    `verify.verify_answer` and `verify.apply` keep a sentence only when a passage it cites supports it (words, numbers,
-   meaning, negation); a sentence that repeats the prompt or reads as an instruction is dropped whatever it cites,
-   and a passage's own instructions support nothing (`generation.injection`).
+   meaning, negation), and with ``Checking.entailment`` only when the generator also agrees that the passage states
+   it (`generation.entailment`); a sentence that repeats the prompt or reads as an instruction is dropped whatever it
+   cites, and a passage's own instructions support nothing (`generation.injection`).
 4. A sentence removed: regenerate once with a stricter instruction and keep the better of the two drafts.
 5. Too little left (no sentence, or under half of those generated): quote instead the passage sentences that best
-   match the question, each verified and cited; when there are none either, abstain.
+   match the question (with ``Checking.entailment``, only those the generator agrees answer it), each verified and
+   cited; when there are none either, abstain.
 6. Markers are renumbered in order of first use, so ``[1]`` is always the first citation; the drugs the question or
    the answer names are checked against the patient (`generation.safety`).
 
-Structure and citations are enforced here, in code, so an instruction planted in a passage changes neither.
+Every step draws on one wall-clock budget (``budget_s``, `generation.budget`): a step it leaves no time for is
+skipped and the answer says so. Structure and citations are enforced here, in code, so an instruction planted in a
+passage changes neither.
 Abstentions are written in the question's language and list the closest sources.
 """
 

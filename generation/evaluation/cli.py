@@ -56,7 +56,18 @@ def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
         help="the judge's probability of 'yes' that counts as support (medicationqa; fit it with --dataset support)",
     )
     p.add_argument("--k", type=int, default=None, help="passages per question (default: 3 closed, settings open)")
-    p.add_argument("--rows", default=None, help="clinical: also write one JSON line per question to this file")
+    p.add_argument(
+        "--rows",
+        default=None,
+        help="clinical: write one JSON line per question to this file as it is answered; a rerun with the same file "
+        "keeps the questions already there and asks the rest",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting for this run (repeatable), e.g. --set subject_match=false --set entailment=false",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_qa)
     return p
@@ -65,7 +76,7 @@ def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
 def run_qa(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise EvalError(f"--limit {args.limit}: expected a positive number")
-    settings = Settings()
+    settings = with_overrides(Settings(), args.set or [])
     if args.generator_model:
         settings.generator_model = args.generator_model
     name = args.dataset
@@ -106,9 +117,10 @@ def run_qa(args: argparse.Namespace) -> int:
     elif name == "clinical":
         if args.k:
             settings.top_k = args.k
-        result |= clinical.run(settings, qa.cache_dir("clinical", settings), limit=args.limit)
-        if args.rows:
-            clinical.dump_rows(result, Path(args.rows))
+        rows = Path(args.rows) if args.rows else None
+        result |= clinical.run(settings, qa.cache_dir("clinical", settings), limit=args.limit, rows=rows)
+        if args.set:
+            result["settings"] = list(args.set)
         if not args.json:
             result.pop("rows")
     elif name == "entailment":
@@ -128,6 +140,26 @@ def run_qa(args: argparse.Namespace) -> int:
             kb.close()
     print(json.dumps(result, indent=2) if args.json else _table(result))
     return 0
+
+
+def with_overrides(settings: Settings, pairs: list[str]) -> Settings:
+    """``settings`` with each ``KEY=VALUE`` of ``pairs`` applied, the value read as the setting's own type."""
+    values = settings.to_dict()
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or key not in values:
+            raise EvalError(f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(values)}")
+        current = values[key]
+        try:
+            if isinstance(current, bool):
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(raw)
+                values[key] = raw.lower() in ("true", "1", "yes")
+            else:
+                values[key] = type(current)(raw)
+        except ValueError as exc:
+            raise EvalError(f"--set {pair!r}: expected a {type(current).__name__} for {key}") from exc
+    return Settings.from_dict(values)
 
 
 def _generator(settings: Settings) -> Any:

@@ -298,15 +298,25 @@ def clinical_kb(directory: Path, settings: Settings, keys: Sequence[str], root: 
     return built_once(directory / digest, settings, expected, ingest)
 
 
-def evaluate(kb: KnowledgeBase, questions: Sequence[ClinicalQuestion]) -> dict[str, Any]:
+def evaluate(kb: KnowledgeBase, questions: Sequence[ClinicalQuestion], rows: Path | None = None) -> dict[str, Any]:
     """Ask every question with ``kb.ask`` and score the answers: figures on all questions and on each half, and
-    one row per question."""
+    one row per question. With ``rows``, each row is appended to that JSON Lines file as it is scored, and the
+    questions whose rows it already holds are scored from them instead of asked again."""
+    stored = {r["id"]: r for r in read_jsonl(rows)} if rows is not None and rows.exists() else {}
     scored: list[Scored] = []
     for done, question in enumerate(questions, start=1):
+        if (row := stored.get(question.qid)) is not None:
+            result = score_text(question, row["answer"], row["cited"], row["verdict"] == "ABSTAINED", row["seconds"])
+            result.timings, result.reason = row.get("timings", {}), row.get("reason", "")
+            scored.append(result)
+            continue
         started = time.perf_counter()
         answer = kb.ask(question.question, patient=question.patient)
         result = score(question, answer, time.perf_counter() - started)
         scored.append(result)
+        if rows is not None:
+            with rows.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(result.row(), ensure_ascii=False) + "\n")
         log.info("%d/%d %s: %s (%.1f s)", done, len(questions), question.qid, result.verdict, result.seconds)
     return {
         "seconds_per_question": _spread([s.seconds for s in scored]),
@@ -326,17 +336,13 @@ def _spread(values: Sequence[float]) -> dict[str, float | None]:
     }
 
 
-def run(settings: Settings, cache: Path, *, limit: int | None = None) -> dict[str, Any]:
-    """The whole evaluation: the first ``limit`` questions (all by default) over their corpus."""
+def run(settings: Settings, cache: Path, *, limit: int | None = None, rows: Path | None = None) -> dict[str, Any]:
+    """The whole evaluation: the first ``limit`` questions (all by default) over their corpus; ``rows`` as in
+    `evaluate`."""
     questions = load_questions()
     chosen = questions[:limit]
     kb = clinical_kb(cache, settings, corpus_keys(chosen, all_labels=limit is None))
     try:
-        return {"corpus_documents": kb.stats().get("documents"), **evaluate(kb, chosen)}
+        return {"corpus_documents": kb.stats().get("documents"), **evaluate(kb, chosen, rows)}
     finally:
         kb.close()
-
-
-def dump_rows(result: dict[str, Any], path: Path) -> None:
-    """Write the per-question rows of ``result`` as JSON Lines (for comparing two runs)."""
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result["rows"]), encoding="utf-8")

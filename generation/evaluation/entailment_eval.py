@@ -127,11 +127,25 @@ def evaluate(chooser: Chooser, *, scifact_limit: int | None = None, root: Path |
     from generation.entailment import ANSWER_YES, SUPPORT_YES
 
     clinical_support, clinical_answer = clinical_pairs(root)
-    scifact = [Pair(p.qid, p.claim, p.passage, p.supported, "scifact") for p in support_pairs(root)[:scifact_limit]]
+    scifact = [
+        Pair(p.qid, p.claim, p.passage, p.supported, f"scifact-{p.kind.lower()}")
+        for p in support_pairs(root)[:scifact_limit]
+    ]
     return {
         "support": _scored(scifact + clinical_support, lambda p: supports(chooser, p.first, p.second), SUPPORT_YES),
         "answer": _scored(clinical_answer, lambda p: answers(chooser, p.first, p.second), ANSWER_YES),
     }
+
+
+def _accepted(rows: Sequence[tuple[Pair, float]], threshold: float) -> dict[str, Any]:
+    """How many pairs of each label the check accepts at ``threshold`` (a contradiction must be rejected)."""
+    out: dict[str, Any] = {"pairs": len(rows)}
+    for label in (True, False):
+        chosen = [s for p, s in rows if p.label is label]
+        if chosen:
+            key = "accepted_when_supported" if label else "accepted_when_not"
+            out[key] = round(sum(s >= threshold for s in chosen) / len(chosen), 4)
+    return out
 
 
 def _scored(pairs: Sequence[Pair], check: Callable[[Pair], float], shipped: float) -> dict[str, Any]:
@@ -145,7 +159,7 @@ def _scored(pairs: Sequence[Pair], check: Callable[[Pair], float], shipped: floa
     out: dict[str, Any] = {"pairs": len(pairs), "seconds_per_check": round(seconds, 3)}
     for origin in sorted({p.origin for p in pairs}):
         chosen = [(p, s) for p, s in rows if p.origin == origin]
-        out[f"{origin}_all_at_shipped"] = precision_recall([(s >= shipped, p.label) for p, s in chosen])
+        out[f"{origin}_all_at_shipped"] = _accepted(chosen, shipped)
     out["all_at_shipped"] = {"threshold": shipped, **precision_recall([(s >= shipped, p.label) for p, s in rows])}
     fit = [(s, p.label) for p, s in rows if half(p.qid) == "A"]
     if fit:
@@ -153,7 +167,7 @@ def _scored(pairs: Sequence[Pair], check: Callable[[Pair], float], shipped: floa
         out["threshold_fitted_on_A"] = round(threshold, 4)
         out["B_at_fitted"] = precision_recall([(s >= threshold, p.label) for p, s in rows if half(p.qid) == "B"])
         for origin in sorted({p.origin for p in pairs}):
-            report = [(s >= threshold, p.label) for p, s in rows if half(p.qid) == "B" and p.origin == origin]
-            out[f"B_{origin}_at_fitted"] = precision_recall(report)
+            report = [(p, s) for p, s in rows if half(p.qid) == "B" and p.origin == origin]
+            out[f"B_{origin}_at_fitted"] = _accepted(report, threshold)
     out["scores"] = [{"qid": p.qid, "origin": p.origin, "label": p.label, "p_yes": round(s, 4)} for p, s in rows]
     return out

@@ -412,6 +412,8 @@ class SupportPair:
     claim: str
     passage: str
     supported: bool
+    #: SciFact's label: SUPPORT, CONTRADICT, or NOINFO (a claim without evidence against its cited abstract)
+    kind: str = ""
 
 
 def support_pairs(root: Path | None = None) -> list[SupportPair]:
@@ -429,11 +431,11 @@ def support_pairs(root: Path | None = None) -> list[SupportPair]:
             for ev in sets:
                 text = " ".join(sentences[i] for i in ev["sentences"] if i < len(sentences))
                 if text:
-                    pairs.append(SupportPair(qid, claim["claim"], text, ev["label"] == "SUPPORT"))
+                    pairs.append(SupportPair(qid, claim["claim"], text, ev["label"] == "SUPPORT", ev["label"]))
         if not evidence and claim.get("cited_doc_ids"):
             sentences = abstracts.get(str(claim["cited_doc_ids"][0]), [])
             if sentences:
-                pairs.append(SupportPair(qid, claim["claim"], " ".join(sentences[:3]), False))
+                pairs.append(SupportPair(qid, claim["claim"], " ".join(sentences[:3]), False, "NOINFO"))
     return pairs
 
 

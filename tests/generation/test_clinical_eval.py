@@ -154,3 +154,42 @@ def test_cli_clinical_run_of_four_questions(tmp_path: Path) -> None:
     ]
     assert all(r["verdict"] in ("CORRECT", "ABSTAINED") for r in written), [(r["id"], r["answer"]) for r in written]
     assert report["seconds_per_question"]["max"] > 0
+
+
+class _FakeKb:
+    """Answers every question with one cited sentence, counting the questions asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def ask(self, question: str, **_: object) -> object:
+        from kb.types import Answer, Citation
+
+        self.asked.append(question)
+        citation = Citation(1, "c", "d", "High Blood Pressure", "", 0, 10, "140/90", source="medquad:hbp")
+        return Answer(question=question, text="Readings of 140/90 on several visits [1].", citations=[citation])
+
+
+def test_rows_are_written_as_answered_and_a_rerun_asks_only_the_rest(tmp_path: Path) -> None:
+    questions = [_question(qid="a"), _question(qid="b"), _question(qid="c")]
+    rows = tmp_path / "rows.jsonl"
+    first = _FakeKb()
+    clinical.evaluate(first, questions[:2], rows)  # type: ignore[arg-type]
+    assert len(first.asked) == 2 and len(rows.read_text(encoding="utf-8").splitlines()) == 2
+    again = _FakeKb()
+    result = clinical.evaluate(again, questions, rows)  # type: ignore[arg-type]
+    assert len(again.asked) == 1  # only "c"
+    assert [r["id"] for r in result["rows"]] == ["a", "b", "c"]
+    assert result["all"]["answerable"]["CORRECT"]["count"] == 3
+
+
+def test_settings_overrides_are_read_as_their_type() -> None:
+    from generation.evaluation.cli import with_overrides
+    from kb.settings import Settings
+
+    settings = with_overrides(Settings(), ["subject_match=false", "answer_budget_s=30", "top_k=3"])
+    assert (settings.subject_match, settings.answer_budget_s, settings.top_k) == (False, 30.0, 3)
+    with pytest.raises(EvalError, match="KEY=VALUE"):
+        with_overrides(Settings(), ["no_such=1"])
+    with pytest.raises(EvalError, match="expected a bool"):
+        with_overrides(Settings(), ["entailment=maybe"])
