@@ -12,7 +12,7 @@
    cites, and a passage's own instructions support nothing (`generation.injection`).
 4. A sentence removed: regenerate once with a stricter instruction and keep the better of the two drafts.
 5. Too little left (no sentence, or under half of those generated): quote instead the passage sentences that best
-   match the question (with ``Checking.entailment``, only those the generator agrees answer it), each verified and
+   match the question, from the passages about its subject, each verified (and checked by the generator) and
    cited; when there are none either, abstain.
 6. Markers are renumbered in order of first use, so ``[1]`` is always the first citation; the drugs the question or
    the answer names are checked against the patient (`generation.safety`).
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from generation.base import Generator, StreamingGenerator, accepts_max_time
 from generation.budget import Budget
 from generation.decide import Chooser
-from generation.entailment import ANSWER_YES, SUPPORT_YES, answers, supports
+from generation.entailment import SUPPORT_YES, supports
 from generation.grounding import content_words, extract_answer, ground, split_sentences, without_refusals
 from generation.injection import echoes, is_instruction, strip_delimiters, without_instructions
 from generation.prompts import build_messages, instructions
@@ -74,8 +74,7 @@ class Checking:
     """What composition checks the answer with, all optional: the embedders for verification (``cross_embedder``
     for pairs involving Chinese), the drug labels for the safety checks, ``subject`` to keep only the passages
     about the question's subject (`generation.subject`), and ``entailment``, a generator whose probability of "yes"
-    must agree that a cited passage states each sentence and that each quoted sentence answers the question
-    (`generation.entailment`)."""
+    must agree that a cited passage states each sentence, quoted ones included (`generation.entailment`)."""
 
     embedder: Embedder | None = None
     cross_embedder: Embedder | None = None
@@ -206,14 +205,7 @@ def _compose(
 
     def quotation() -> _Draft:
         ranker = checking.cross_embedder if language == "zh" else checking.embedder
-        chooser = checking.entailment
-        most = 5 if chooser else 3  # more candidates when the generator checks that each answers the question
-        extract = extract_answer(question, evidence, embedder=ranker or checking.embedder, sentences=most)
-        if chooser is not None:
-            started = time.perf_counter()
-            extract = _answering(question, extract, chooser, budget)
-            timings["entail_s"] = timings.get("entail_s", 0.0) + time.perf_counter() - started
-        return check(extract, generated=False)
+        return check(extract_answer(question, evidence, embedder=ranker or checking.embedder), generated=False)
 
     if not budget.allows():
         budget.skip("generation")
@@ -350,21 +342,6 @@ def _entail(checks: list[SentenceCheck], hits: list[Hit], chooser: Chooser, budg
             if score.entailment < SUPPORT_YES:
                 score.supported = False
         check.supported = bool(check.supporting)
-
-
-def _answering(question: str, extract: str, chooser: Chooser, budget: Budget, most: int = 3) -> str:
-    """The sentences of ``extract`` (quoted, cited passage sentences) that the generator agrees answer ``question``
-    (`entailment.answers` at least `ANSWER_YES`), at most ``most`` of them, as far as the ``budget`` goes."""
-    kept: list[str] = []
-    for sentence in split_sentences(extract):
-        if len(kept) == most:
-            break
-        if not budget.allows():
-            budget.skip("checking whether some passage sentences answer the question (not quoted)")
-            break
-        if answers(chooser, question, strip_markers(sentence)) >= ANSWER_YES:
-            kept.append(sentence)
-    return " ".join(kept)
 
 
 def _finish(draft: _Draft, hits: list[Hit]) -> tuple[str, list[Citation], list[AnswerSentence]]:

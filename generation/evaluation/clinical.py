@@ -328,6 +328,34 @@ def evaluate(kb: KnowledgeBase, questions: Sequence[ClinicalQuestion], rows: Pat
     }
 
 
+def subject_figures(kb: KnowledgeBase, questions: Sequence[ClinicalQuestion]) -> dict[str, Any]:
+    """Retrieval only, per half: how often a gold document is among the top ``top_k`` passages without the subject
+    match and among those it keeps (answerable questions), and how often it keeps none (unanswerable ones)."""
+    from generation.subject import on_subject
+
+    k = kb.settings.top_k
+    known = kb.storage.store.drug_names()
+    out: dict[str, Any] = {}
+    for part in ("A", "B"):
+        plain = kept = emptied = answerable = unanswerable = 0
+        for q in (q for q in questions if half(q.qid) == part):
+            hits = kb.search(q.question, max(k, kb.settings.subject_candidates))
+            found = on_subject(q.question, hits, known).hits[:k]
+            if q.answerable:
+                answerable += 1
+                plain += any(h.source in q.gold for h in hits[:k])
+                kept += any(h.source in q.gold for h in found)
+            else:
+                unanswerable += 1
+                emptied += not found
+        out[part] = {
+            "gold_in_top_k": _share(plain, answerable),
+            "gold_in_top_k_on_subject": _share(kept, answerable),
+            "unanswerable_with_nothing_on_subject": _share(emptied, unanswerable),
+        }
+    return out
+
+
 def _spread(values: Sequence[float]) -> dict[str, float | None]:
     return {
         "mean": round(statistics.fmean(values), 2) if values else None,
@@ -343,6 +371,10 @@ def run(settings: Settings, cache: Path, *, limit: int | None = None, rows: Path
     chosen = questions[:limit]
     kb = clinical_kb(cache, settings, corpus_keys(chosen, all_labels=limit is None))
     try:
-        return {"corpus_documents": kb.stats().get("documents"), **evaluate(kb, chosen, rows)}
+        return {
+            "corpus_documents": kb.stats().get("documents"),
+            "subject_match": subject_figures(kb, chosen),
+            **evaluate(kb, chosen, rows),
+        }
     finally:
         kb.close()
