@@ -20,6 +20,7 @@ from generation.decide import YES_NO_MAYBE, Chooser
 from generation.evaluation import clinical, entailment_eval, qa
 from kb.registry import default_cache_dir
 from kb.settings import Settings
+from retrieval.embedders import make_embedder
 from retrieval.evaluation.datasets import EvalError
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ def run_qa(args: argparse.Namespace) -> int:
         generator = _generator(settings)
         if not isinstance(generator, Chooser):
             raise EvalError(f"generator {settings.generator_model}: expected a local model that gives probabilities")
-        result |= entailment_eval.evaluate(generator, scifact_limit=args.limit)
+        embedder = make_embedder(settings.embedder, backend=settings.embedder_backend)
+        result |= entailment_eval.evaluate(generator, embedder, scifact_limit=args.limit)
         if not args.json:
             for part in ("support", "answer"):
                 result[part].pop("scores")

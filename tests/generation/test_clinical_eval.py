@@ -193,3 +193,20 @@ def test_settings_overrides_are_read_as_their_type() -> None:
         with_overrides(Settings(), ["no_such=1"])
     with pytest.raises(EvalError, match="expected a bool"):
         with_overrides(Settings(), ["entailment=maybe"])
+
+
+def test_entailment_figures_fit_on_half_a_and_report_half_b() -> None:
+    from generation.evaluation.entailment_eval import Pair, _figures
+
+    ids = [str(n) for n in range(40)]
+    rows = [
+        (
+            Pair(i, "s", "p", n % 2 == 0, "scifact-support" if n % 2 == 0 else "scifact-contradict"),
+            0.8 if n % 2 == 0 else 0.2,
+        )
+        for n, i in enumerate(ids)
+    ]
+    figures = _figures(rows, 0.5, beta=0.5)
+    assert figures["all_at_shipped"]["precision"] == 1.0 and figures["all_at_shipped"]["recall"] == 1.0
+    assert 0.2 < figures["threshold_fitted_on_A_for_F0.5"] <= 0.8
+    assert figures["B_scifact-contradict_at_fitted"]["accepted_when_not"] == 0.0
