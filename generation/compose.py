@@ -39,7 +39,7 @@ from generation.grounding import content_words, extract_answer, ground, split_se
 from generation.injection import echoes, is_instruction, strip_delimiters, without_instructions
 from generation.prompts import build_messages, instructions
 from generation.safety import check_drugs, find_drugs, lookup_names
-from generation.subject import on_subject
+from generation.subject import on_subject, other_kinds
 from generation.tasks import classify_task, question_language
 from generation.verify import (
     MARKER_RUN,
@@ -307,6 +307,13 @@ def _check(
         grounded.text, hits, embedder=checking.embedder, cross_embedder=checking.cross_embedder, question=question
     )
     checks = [c for c in checks if not c.exempt]
+    elsewhere: list[SentenceCheck] = []  # about another kind than asked: type 1 diabetes for a type 2 question
+    if checking.subject:
+        for c in checks:
+            if c.supported and (kinds := other_kinds(question, strip_markers(c.text))):
+                c.supported = False
+                elsewhere.append(c)
+                warnings.append(f"dropped a sentence about {', '.join(kinds)}, not what was asked: {c.text[:80]!r}")
     if checking.entailment is not None:
         started = time.perf_counter()
         _entail(checks, hits, checking.entailment, budget or Budget())
@@ -318,7 +325,7 @@ def _check(
         c.supported = False
         warnings.append(f"dropped a sentence that repeats the prompt or an instruction: {c.text[:80]!r}")
     text, removed = apply(checks)
-    unsupported = [c for c in removed if all(c is not o for o in obeyed)]
+    unsupported = [c for c in removed if all(c is not o for o in [*obeyed, *elsewhere])]
     warnings += [f"dropped a sentence its cited passages do not support: {c.text[:120]!r}" for c in unsupported]
     kept = [c for c in checks if c.supported]
     return _Draft(text, kept, count or len(kept), warnings)

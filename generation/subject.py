@@ -150,6 +150,14 @@ def _share(phrase: list[str], asked: set[str]) -> float:
     return max(share, MIN_SHARE) if len(phrase[0]) >= 4 and phrase[0] in asked else share
 
 
+def other_kinds(question: str, sentence: str) -> list[str]:
+    """The kinds ``sentence`` names that differ from those ``question`` names (``type-1`` in an answer about type 2
+    diabetes): such a sentence is about something else, however well its passage states it."""
+    asked = {w.split("-")[0]: w for w in question_words(question) if _is_qualified(w)}
+    said = [w for w in dict.fromkeys(question_words(sentence)) if _is_qualified(w)]
+    return [w for w in said if asked.get(w.split("-")[0], w) != w]
+
+
 def _is_qualified(word: str) -> bool:
     head, _, tail = word.partition("-")
     return head in QUALIFIED and bool(tail)

@@ -103,3 +103,19 @@ def test_composition_answers_from_the_subject_passages_only() -> None:
     )
     assert not answer.abstained and [c.chunk_id for c in answer.citations] == ["c1"]
     assert "Cystic" not in generator.calls[0][-1]["content"] and "Kidney" not in generator.calls[0][-1]["content"]
+
+
+def test_a_sentence_about_another_kind_is_dropped() -> None:
+    from generation.subject import other_kinds
+
+    question = "What is the first-line treatment for type 2 diabetes?"
+    assert other_kinds(question, "Treatment for type 1 diabetes includes insulin shots.") == ["type-1"]
+    assert other_kinds(question, "Metformin is used to treat type 2 diabetes.") == []
+    passage = (
+        "Treatment for type 1 diabetes includes insulin shots. Metformin is the most used drug for type 2 diabetes."
+    )
+    hit = _hit(11, "Diabetes Type 2", passage)
+    generator = EchoGenerator()  # quotes the first sentence: the one about type 1
+    answer = compose_answer(question, [hit], generator, min_score=0.3, checking=Checking(subject=True))
+    assert "type 1" not in answer.text
+    assert any("type-1, not what was asked" in w for w in answer.warnings)
