@@ -131,7 +131,7 @@ def test_cli_clinical_run_of_four_questions(tmp_path: Path) -> None:
     """The CI-sized run: the first four questions over the documents they name, with the bundled models. They
     rebuild four reported failures (high blood pressure diagnosed "with urine tests" from a kidney passage, type 1
     insulin for a type 2 question, strep throat answered from cystic fibrosis, nirmatrelvir answered from the
-    sildenafil label); each must now be answered correctly or abstain."""
+    sildenafil label); none may now be wrong."""
     rows = tmp_path / "rows.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "kb.cli", "eval", "qa", "--dataset", "clinical", "--limit", "4", "--json"]
@@ -152,7 +152,9 @@ def test_cli_clinical_run_of_four_questions(tmp_path: Path) -> None:
         "f-strep-penicillin-allergy",
         "f-nirmatrelvir-renal",
     ]
-    assert all(r["verdict"] in ("CORRECT", "ABSTAINED") for r in written), [(r["id"], r["answer"]) for r in written]
+    # right or silent: none of them wrong (a true but incomplete answer is PARTIAL), and nothing said of nirmatrelvir
+    assert all(r["verdict"] != "WRONG" for r in written), [(r["id"], r["answer"]) for r in written]
+    assert written[3]["verdict"] == "ABSTAINED" and "nirmatrelvir" in written[3]["reason"]
     assert report["seconds_per_question"]["max"] > 0
 
 
