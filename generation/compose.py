@@ -1,7 +1,8 @@
 """Cited, verified answers: prompt the generator with quoted evidence, then keep only what the evidence supports.
 
 1. With ``Checking.subject``, only the passages about the question's subject are kept (`generation.subject`); none
-   left, or no passage reaching the evidence threshold: abstain without generating.
+   left, or no passage reaching the evidence threshold: abstain without generating. (With it, too, a question that
+   asks for a number is not answered by text that states none: step 6 abstains instead.)
 2. Generate with the task's prompt in the question's language (`generation.prompts`), the patient on one line. A
    sentence saying the passages do not answer is dropped; a draft that says nothing else is an abstention, unless
    the best passage's evidence score reaches ``quote_score``: then the answer quotes, as in step 5.
@@ -40,7 +41,7 @@ from generation.injection import echoes, is_instruction, strip_delimiters, witho
 from generation.prompts import build_messages, instructions
 from generation.safety import check_drugs, find_drugs, lookup_names
 from generation.subject import on_subject, other_kinds
-from generation.tasks import classify_task, question_language
+from generation.tasks import asks_for_number, classify_task, question_language, states_number
 from generation.verify import (
     MARKER_RUN,
     SentenceCheck,
@@ -151,6 +152,13 @@ def compose_answer(
         answer = _compose(
             question, hits, generator, task, language, patient, checking, timings, max_tokens, on_text, quote, budget
         )
+        if checking.subject and not answer.abstained and asks_for_number(question):
+            stated = " ".join(strip_markers(s) for s in split_sentences(answer.text))
+            if not states_number(stated):
+                reason = "the question asks for a number, and no verified sentence states one"
+                warnings = answer.warnings
+                answer = _abstain(question, hits, task, language, timings, reason)
+                answer.warnings = warnings
     started = time.perf_counter()
     answer.drug_warnings = drug_warnings(question, "" if answer.abstained else answer.text, patient, checking.drugs)
     timings["safety_s"] = time.perf_counter() - started

@@ -41,8 +41,8 @@ _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _MESH_QUALIFIER = re.compile(r"/.*$")
 # Drug-name endings (INN stems) for names no table knows: nirmatrelvir, semaglutide, empagliflozin.
 _DRUG_STEM = re.compile(
-    r"\b[a-z]{3,}(?:vir|glutide|gliflozin|gliptin|mab|nib|pril|sartan|olol|dipine|statin|floxacin|cycline|cillin"
-    r"|mycin|azole|xaban|gatran|parin|profen|oxetine|triptan|formin)\b"
+    r"\b[a-z]{3,}(?:vir|(?<!pep)(?<!nucleo)tide|gliflozin|gliptin|mab|nib|pril|sartan|olol|dipine|statin|floxacin"
+    r"|cycline|cillin|mycin|azole|xaban|gatran|parin|profen|oxetine|triptan|formin)\b"
 )
 # Common endings of Chinese drug names (列净 gliflozins, 鲁肽 glutides, 拉韦/韦 -virs, 他汀 statins, 沙坦 sartans, ...).
 _CHINESE_DRUG = re.compile(

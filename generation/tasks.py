@@ -129,3 +129,23 @@ def task_score(question: str, task: Task) -> float:
 def question_language(question: str) -> Language:
     """``zh`` for a mostly Chinese question (see `kb.lexical.is_chinese`), else ``en``."""
     return "zh" if is_chinese(question) else "en"
+
+
+# "How many days ...", "What dose ...", "多少毫克": the answer is a number, and one without a number does not answer.
+_ASKS_FOR_NUMBER = re.compile(
+    r"\bhow (?:many|much|long|often)\b|\bwhat (?:\w+ )?(?:dose|dosage|percentage|percent|level|threshold|half-life)\b"
+    r"|\bat what (?:\w+ )?(?:level|dose|age|value)\b|\b(?:mg/kg|milligrams?|micrograms?|mcg|iu/ml)\b"
+    r"|多少|几(?:次|天|粒|片|周|个月|毫克)|百分之几|多久|多长时间",
+    re.I,
+)
+_NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千万]\s*(?:次|天|粒|片|周|毫克|克|小时|岁|%)")
+
+
+def asks_for_number(question: str) -> bool:
+    """Whether ``question`` asks for a quantity (a dose, a count, a duration, a percentage, a level)."""
+    return bool(_ASKS_FOR_NUMBER.search(question))
+
+
+def states_number(text: str) -> bool:
+    """Whether ``text`` states a quantity, in digits or in Chinese numerals before a unit."""
+    return bool(_NUMBER.search(text))

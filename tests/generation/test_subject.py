@@ -119,3 +119,21 @@ def test_a_sentence_about_another_kind_is_dropped() -> None:
     answer = compose_answer(question, [hit], generator, min_score=0.3, checking=Checking(subject=True))
     assert "type 1" not in answer.text
     assert any("type-1, not what was asked" in w for w in answer.warnings)
+
+
+def test_a_question_for_a_number_is_not_answered_without_one() -> None:
+    hit = _hit(12, "Streptococcal Infections", "Antibiotics are used to treat strep infections.")
+    question = "How many days should a course of antibiotics for strep throat last?"
+    answer = compose_answer(question, [hit], EchoGenerator(), min_score=0.3, checking=Checking(subject=True))
+    assert answer.abstained and "number" in answer.reason
+    dose = _hit(13, "Carvedilol", "The starting dose of carvedilol for heart failure is 3.125 mg twice daily.")
+    answer = compose_answer(
+        "What dose of carvedilol for heart failure?",
+        [dose],
+        EchoGenerator(),
+        min_score=0.3,
+        checking=Checking(subject=True),
+    )
+    assert not answer.abstained and "3.125 mg" in answer.text
+    assert named_drugs("Can tirzepatide be prescribed for obesity?") == ["tirzepatide"]
+    assert named_drugs("Is C-peptide low in type 1 diabetes?") == []
