@@ -199,7 +199,7 @@ def test_translate_searches_chinese_questions_as_their_english(
             asked.append(question)
             return english[question]
 
-    def make_generator(spec: str, *, model: str, cache_dir: Path | None = None) -> _Generator:
+    def make_generator(spec: str, *, model: str, cache_dir: Path | None = None, threads: int | None = 1) -> _Generator:
         made.append(model)
         return _Generator()
 
