@@ -7,7 +7,8 @@ of its distinctive words (`subject_terms.GENERIC` left out) that the question na
 question names its first word: "How is high blood pressure diagnosed?" names all of ``High Blood Pressure`` and three
 quarters of ``High Blood Pressure and Kidney Disease``. A phrase that names another kind of what the question names
 scores 0: ``Diabetes mellitus type 1`` for a question on type 2 diabetes, ``Hepatitis B`` for one on hepatitis A.
-A hit's score is its best phrase's; the hits scoring at least `MIN_SHARE` are kept, the best first.
+A hit's score is its best phrase's; the hits scoring at least `MIN_SHARE` are kept, those in the question's
+language first, then the best.
 
 A Chinese question (or title) is read through `subject_terms.CHINESE_TERMS` into the English words titles use. A
 drug that the question names and that neither the knowledge base's labels nor any retrieved passage mention, or a
@@ -179,9 +180,10 @@ def named_drugs(question: str, known: Iterable[str] = ()) -> list[str]:
 
 def on_subject(question: str, hits: Sequence[Hit], known_drugs: Iterable[str] = ()) -> Subject:
     """The hits of ``hits`` about ``question``'s subject (see the module docstring): those scoring at least
-    `MIN_SHARE`, the best scores first, in retrieval order among equals. None when the question names a drug that
-    neither the knowledge base's labels (``known_drugs``) nor any hit mentions, or a Chinese drug name that
-    `subject_terms.CHINESE_TERMS` cannot put in English (so nothing can be matched to it)."""
+    `MIN_SHARE`, those in the question's language first, then the best scores, in retrieval order among equals.
+    None when the question names a drug that neither the knowledge base's labels (``known_drugs``) nor any hit
+    mentions, or a Chinese drug name that `subject_terms.CHINESE_TERMS` cannot put in English (so nothing can be
+    matched to it)."""
     asked = question_words(question)
     scores = {hit.chunk_id: subject_score(hit, asked) for hit in hits}
     known = {name.lower() for name in known_drugs}
@@ -192,7 +194,11 @@ def on_subject(question: str, hits: Sequence[Hit], known_drugs: Iterable[str] = 
     missing += unknown_chinese_drugs(question)
     if missing:
         return Subject([], scores, f"nothing retrieved is about {', '.join(missing)}")
-    kept = sorted((hit for hit in hits if scores[hit.chunk_id] >= MIN_SHARE), key=lambda h: -scores[h.chunk_id])
+    chinese = is_chinese(question)
+    kept = sorted(  # passages in the question's language first (a quotation is read as written), then the best
+        (hit for hit in hits if scores[hit.chunk_id] >= MIN_SHARE),
+        key=lambda h: (is_chinese(h.text) != chinese, -scores[h.chunk_id]),
+    )
     if not kept:
         return Subject([], scores, "no retrieved passage is about the question's subject")
     return Subject(kept, scores)

@@ -20,7 +20,8 @@ GENERIC = frozenset(
     disease diseases disorder disorders syndrome syndromes condition conditions information overview guide facts fact
     question questions answer answers learn understanding living life people person patient patients someone
     doctor doctors cause causes caused causing risk risks factor factors sign signs symptom symptoms diagnosis
-    diagnose diagnosed diagnosing diagnostic test tests testing exam exams screening screen treatment treatments
+    diagnose diagnosed diagnosing diagnostic criteria criterion test tests testing exam exams screening screen
+    treatment treatments
     treat treated treating therapy therapies manage managed managing management first line first-line second option
     options prevent prevention outlook prognosis research stage stages complication complications support care
     medicine medicines medication medications drug drugs dose doses dosage dosing safe safety side effect effects

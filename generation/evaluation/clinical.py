@@ -268,7 +268,7 @@ def clinical_kb(directory: Path, settings: Settings, keys: Sequence[str], root: 
     root = root or data_dir()
     by_prefix: dict[str, set[str]] = {}
     for key in keys:
-        prefix, _, rest = key.partition(":")
+        prefix = key.partition(":")[0]
         by_prefix.setdefault(prefix, set()).add(key)
         if prefix not in ("medquad", "pubmedqa", "dailymed"):
             raise EvalError(f"document {key!r}: expected a medquad:, pubmedqa: or dailymed: key")

@@ -137,3 +137,13 @@ def test_a_question_for_a_number_is_not_answered_without_one() -> None:
     assert not answer.abstained and "3.125 mg" in answer.text
     assert named_drugs("Can tirzepatide be prescribed for obesity?") == ["tirzepatide"]
     assert named_drugs("Is C-peptide low in type 1 diabetes?") == []
+
+
+def test_passages_in_the_question_language_come_first() -> None:
+    english = _hit(14, "Type 2 diabetes: diagnostic criteria", "Diabetes is diagnosed at an HbA1c of 6.5% or more.")
+    chinese = _hit(15, "2型糖尿病的诊断标准", "糖化血红蛋白≥6.5%可诊断糖尿病。")
+    assert [h.chunk_id for h in on_subject("How is type 2 diabetes diagnosed?", [chinese, english]).hits] == [
+        "c14",
+        "c15",
+    ]
+    assert [h.chunk_id for h in on_subject("2型糖尿病怎么诊断？", [english, chinese]).hits] == ["c15", "c14"]
