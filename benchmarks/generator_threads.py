@@ -2,13 +2,13 @@
 
     python benchmarks/generator_threads.py [--tokens 60] [--repeats 2]
 
-The baseline is torch's default (one thread per core, 2 here); medkb now runs local generators on one thread
-(`Settings.generator_threads`). One fixed prompt (five quoted passages of the bundled sample corpus) is answered
-greedily with at most ``--tokens`` new tokens, first with the cores otherwise idle, then beside one busy process
-that stands for another job on the same cores (an ingest, a second medkb). Runs alternate 2, 1, 2, 1 ... threads
-in one process, so both settings see the same conditions. Figures are seconds per answer (the same greedy text
-each time), the median over ``--repeats``, and the ratio of 1 thread's time to 2 threads'. Writes
-benchmarks/results/generator_threads.json.
+The baseline is torch's default (one thread per core, 2 here), which medkb keeps; `Settings.generator_threads=1`
+is the alternative for cores shared with other work. One fixed prompt (five quoted passages of the bundled sample
+corpus) is answered greedily with at most ``--tokens`` new tokens, first with the cores otherwise idle, then beside
+one busy process that stands for another job on the same cores (an ingest, a second medkb). Runs alternate 2, 1,
+2, 1 ... threads in one process, so both settings see the same conditions. Figures are seconds per answer (the
+same greedy text each time), the median over ``--repeats``, and the ratio of 1 thread's time to 2 threads'.
+Writes benchmarks/results/generator_threads.json.
 """
 
 from __future__ import annotations

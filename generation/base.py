@@ -68,14 +68,7 @@ def accepts_max_time(generator: Generator, method: str = "generate") -> bool:
         return False
 
 
-#: torch threads of a local generator unless told otherwise: on 2 shared cores, two threads competing with other
-#: work ran generation 5-6 times slower than one (docs/answers.md, "Time budget").
-DEFAULT_THREADS = 1
-
-
-def make_generator(
-    spec: str, *, model: str, cache_dir: Path | None = None, threads: int | None = DEFAULT_THREADS
-) -> Generator:
+def make_generator(spec: str, *, model: str, cache_dir: Path | None = None, threads: int | None = None) -> Generator:
     """A generator from a backend spec: ``local`` (transformers, the default; ``threads`` torch threads, ``None``
     for torch's default of one per core), ``openai:URL`` (any OpenAI-compatible endpoint, e.g.
     ``openai:http://127.0.0.1:8000/v1``) or ``echo`` (test double)."""

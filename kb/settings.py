@@ -63,7 +63,9 @@ class Settings:
     (title, section, MeSH or label names; `generation.subject`), and answers from the first ``top_k`` of them; with
     none, the answer abstains. ``entailment`` has the local generator check, one forward pass each, that every cited
     passage states its sentence and that every quoted sentence answers the question (`generation.entailment`).
-    ``generator_threads`` is the number of torch threads of a local generator (0: one per core).
+    ``generator_threads`` is the number of torch threads of a local generator: 0 (default) for torch's one per
+    core, fastest on cores the answer has to itself; 1 where other work shares the cores, since two threads that
+    compete for them generate slower than one (``python benchmarks/generator_threads.py``; docs/answers.md).
     ``answer_budget_s`` bounds the wall-clock time of one answer, generation and regeneration included: a step that
     would start past it is skipped, and the answer says so (see docs/answers.md).
     ``cross_lingual_embedder`` (a multilingual encoder; ``""`` for none) embeds every chunk a second time into a
@@ -87,7 +89,7 @@ class Settings:
     min_score: float = 0.3
     quote_score: float = 0.64
     max_answer_tokens: int = 200
-    generator_threads: int = 1
+    generator_threads: int = 0
     subject_match: bool = True
     subject_candidates: int = 15
     entailment: bool = True

@@ -158,11 +158,13 @@ def test_a_looping_uncited_chinese_draft_is_bounded_by_the_budget() -> None:
     assert answer.abstained and "time budget of 0.4 s" in answer.reason
 
 
-def test_the_local_generator_runs_on_one_thread_unless_told() -> None:
+def test_the_local_generator_takes_its_thread_count() -> None:
     from generation.base import make_generator
+    from kb.settings import Settings
 
-    assert make_generator("local", model="qwen2.5-coder-0.5b-instruct")._threads == 1  # type: ignore[attr-defined]
-    assert make_generator("local", model="x", threads=None)._threads is None  # type: ignore[attr-defined]
+    assert make_generator("local", model="x", threads=1)._threads == 1  # type: ignore[attr-defined]
+    assert make_generator("local", model="x")._threads is None  # type: ignore[attr-defined]  # torch: one per core
+    assert Settings().generator_threads == 0 and Settings(generator_threads=1).generator_threads == 1
 
 
 def test_a_run_of_thousands_of_chinese_digits_is_not_a_number() -> None:
