@@ -295,7 +295,12 @@ def _search(args: argparse.Namespace) -> int:
         if args.translate:
             kb.settings = replace(kb.settings, translate_model=args.translate)
         hits = kb.search(
-            args.query, k=args.k or 10, filters=_filters(args), mode=args.mode, mmr=args.mmr, rerank=args.rerank
+            args.query,
+            k=10 if args.k is None else args.k,
+            filters=_filters(args),
+            mode=args.mode,
+            mmr=args.mmr,
+            rerank=args.rerank,
         )
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))

@@ -46,6 +46,12 @@ from retrieval.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
+#: The most chunks one search returns, and passages one answer is given: a larger ``k`` ran for minutes and GBs.
+MAX_SEARCH_K = 1000
+MAX_ASK_K = 50
+#: The longest question or query, in characters (the embedders read the first 256 tokens of it anyway).
+MAX_QUERY_CHARS = 4000
+
 FilterSpec = Mapping[str, Any] | Filters | None
 
 
@@ -322,8 +328,10 @@ class KnowledgeBase:
         """
         if not query.strip():
             raise MedkbError("query is empty: expected some text to search for")
-        if k < 1:
-            raise MedkbError(f"k={k}: expected a positive integer")
+        if len(query) > MAX_QUERY_CHARS:
+            raise MedkbError(f"query of {len(query):,} characters: expected at most {MAX_QUERY_CHARS:,}")
+        if not 1 <= k <= MAX_SEARCH_K:
+            raise MedkbError(f"k={k}: expected a whole number from 1 to {MAX_SEARCH_K}")
         mode = mode or self.settings.retrieval
         if mode not in RETRIEVAL_MODES:
             raise MedkbError(f"mode={mode!r}: expected one of {', '.join(RETRIEVAL_MODES)}")
@@ -434,6 +442,10 @@ class KnowledgeBase:
         """
         if task is not None and task not in TASKS:
             raise MedkbError(f"task={task!r}: expected one of {', '.join(TASKS)}")
+        if k is not None and not 1 <= k <= MAX_ASK_K:
+            raise MedkbError(f"k={k}: expected a whole number of passages from 1 to {MAX_ASK_K}")
+        if len(question) > MAX_QUERY_CHARS:
+            raise MedkbError(f"question of {len(question):,} characters: expected at most {MAX_QUERY_CHARS:,}")
         started = time.perf_counter()
         task = task or classify_task(question)
         k = k or self.settings.top_k

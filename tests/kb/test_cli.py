@@ -207,3 +207,21 @@ def test_ask_streams_the_draft_before_the_verified_answer(
     assert "Draft" not in capsys.readouterr().out
     assert main([*ask]) == 0  # not a terminal: no draft by default
     assert "Draft" not in capsys.readouterr().out
+
+
+def test_search_and_ask_bound_k_and_the_question(
+    tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--k 0`` was silently read as the default 10; ``--k 100000`` and a 100,000-character question ran for
+    minutes. Each is now refused with one line naming the value and the range expected."""
+    kb = tmp_path / "kb"
+    assert _ingest(kb, docs_dir) == 0
+    capsys.readouterr()
+    assert main(["search", "penicillin", "--kb", str(kb), "--k", "0"]) == 2
+    assert "k=0: expected a whole number from 1 to 1000" in capsys.readouterr().err
+    assert main(["search", "penicillin", "--kb", str(kb), "--k", "100000"]) == 2
+    assert main(["ask", "penicillin?", "--kb", str(kb), "--generator", "echo", "--k", "100000"]) == 2
+    assert "k=100000: expected a whole number of passages from 1 to 50" in capsys.readouterr().err
+    assert main(["ask", "why " * 25_000, "--kb", str(kb), "--generator", "echo"]) == 2
+    assert "question of 100,000 characters: expected at most 4,000" in capsys.readouterr().err
+    assert main(["search", "penicillin", "--kb", str(kb), "--k", "3", "--json"]) == 0
