@@ -226,10 +226,12 @@ class Ingestor:
             if isinstance(item, Document):
                 yield item
                 continue
+            refused: list[RecordError] = []
             try:
-                yield from iter_files([Path(item)])
+                yield from iter_files([Path(item)], refused)
             except ReaderError as exc:
                 yield _Failed(str(item), str(exc))
+            yield from (_Failed(error.source, f"{error.source}: {error.reason}") for error in refused)
             if sync and Path(item).is_dir():
                 yield _Sync(Path(item))
 

@@ -47,7 +47,7 @@ from retrieval.searcher import Searcher
 log = logging.getLogger(__name__)
 
 #: The most chunks one search returns, and passages one answer is given: a larger ``k`` ran for minutes and GBs.
-MAX_SEARCH_K = 1000
+MAX_SEARCH_K = 10_000
 MAX_ASK_K = 50
 #: The longest question or query, in characters (the embedders read the first 256 tokens of it anyway).
 MAX_QUERY_CHARS = 4000

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -172,10 +173,13 @@ def read_path(path: Path) -> Iterator[ReadItem]:
     return reader_for(path).read(path)
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+def iter_files(paths: Iterable[Path], refused: list[RecordError] | None = None) -> Iterator[Path]:
     """The files named by ``paths``, directories walked recursively in sorted order, hidden entries skipped.
 
-    Every path is checked before the first file is yielded, so a typo fails fast. Each file comes once.
+    Every path is checked before the first file is yielded, so a typo fails fast. Each file comes once: a link to a
+    file or folder inside the walked folder is read once, through whichever path comes first. A link that leads out
+    of the folder (to ``/etc``, say), and a name that is not valid UTF-8, are not followed: each is appended to
+    ``refused`` as a `RecordError` naming it (and logged), and the walk goes on.
     """
     roots = [Path(path) for path in paths]
     for root in roots:
@@ -183,15 +187,16 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
             raise ReaderError(f"{root}: no such file or directory")
     seen: set[Path] = set()
     visited: set[Path] = set()
+    out = refused if refused is not None else []
     for root in roots:
-        for file in _walk(root, visited) if root.is_dir() else [root]:
+        for file in _walk(root, visited, root.resolve(), out) if root.is_dir() else [root]:
             key = file.resolve()
             if key not in seen:
                 seen.add(key)
                 yield file
 
 
-def _walk(directory: Path, visited: set[Path]) -> Iterator[Path]:
+def _walk(directory: Path, visited: set[Path], tree: Path, refused: list[RecordError]) -> Iterator[Path]:
     real = directory.resolve()
     if real in visited:  # a symlink loop, or a directory already walked
         return
@@ -203,7 +208,25 @@ def _walk(directory: Path, visited: set[Path]) -> Iterator[Path]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        if (why := _refusal(entry, tree)) is not None:
+            name = os.fsencode(entry).decode("utf-8", "backslashreplace")  # printable: zzz\xff.txt
+            refused.append(RecordError(source=name, reason=why))
+            logger.warning("%s: %s", name, why)
+            continue
         if entry.is_dir():
-            yield from _walk(entry, visited)
+            yield from _walk(entry, visited, tree, refused)
         elif entry.is_file():
             yield entry
+
+
+def _refusal(entry: Path, tree: Path) -> str | None:
+    """Why ``entry`` of the walked folder ``tree`` is not followed, or None."""
+    try:
+        entry.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file name is not valid UTF-8; rename it to read it"
+    if entry.is_symlink():
+        target = entry.resolve()
+        if target != tree and tree not in target.parents:
+            return f"a link to {target}, outside the folder {tree}; links that leave it are not followed"
+    return None

@@ -218,7 +218,7 @@ def test_search_and_ask_bound_k_and_the_question(
     assert _ingest(kb, docs_dir) == 0
     capsys.readouterr()
     assert main(["search", "penicillin", "--kb", str(kb), "--k", "0"]) == 2
-    assert "k=0: expected a whole number from 1 to 1000" in capsys.readouterr().err
+    assert "k=0: expected a whole number from 1 to 10000" in capsys.readouterr().err
     assert main(["search", "penicillin", "--kb", str(kb), "--k", "100000"]) == 2
     assert main(["ask", "penicillin?", "--kb", str(kb), "--generator", "echo", "--k", "100000"]) == 2
     assert "k=100000: expected a whole number of passages from 1 to 50" in capsys.readouterr().err
