@@ -13,7 +13,8 @@ import pytest
 
 from generation.evaluation import clinical
 from generation.evaluation.clinical import ClinicalQuestion, score_text
-from retrieval.evaluation.datasets import EvalError, data_dir, read_jsonl
+from generation.evaluation.entailment_eval import document_texts
+from retrieval.evaluation.datasets import EvalError, data_dir
 from retrieval.evaluation.weights import half
 
 DATA = data_dir()
@@ -92,29 +93,11 @@ def test_the_set_covers_what_it_must() -> None:
     assert len(clinical.corpus_keys(questions[:4], all_labels=False)) <= 20
 
 
-def _gold_texts() -> dict[str, str]:
-    """The text of every document the set names, from the shared data."""
-    from ingest.readers import reader_for
-
-    questions = clinical.load_questions()
-    wanted = {key for q in questions for key in q.documents}
-    texts: dict[str, str] = {}
-    for obj in read_jsonl(DATA / "medquad" / "corpus.jsonl"):
-        if (key := f"medquad:{obj['passage_id']}") in wanted:
-            texts[key] = obj["text"]
-    for obj in read_jsonl(DATA / "pubmedqa" / "corpus.jsonl"):
-        if (key := f"pubmedqa:{obj['pmid']}") in wanted:
-            texts[key] = " ".join(obj["contexts"])
-    for set_id, path in clinical.LABELS.items():
-        for document in reader_for(DATA / path).read(DATA / path):
-            texts[f"dailymed:{set_id}"] = getattr(document, "text", "")
-    return texts
-
-
 @pytest.mark.skipif(not HAVE_DATA, reason="shared MedQuAD / DailyMed data missing")
 def test_every_document_exists_and_every_fact_is_in_a_gold_document() -> None:
-    texts = _gold_texts()
-    for q in clinical.load_questions():
+    questions = clinical.load_questions()
+    texts = document_texts({key for q in questions for key in q.documents}, DATA)
+    for q in questions:
         missing = [key for key in q.documents if key not in texts]
         assert not missing, f"{q.qid}: {missing}"
         gold = " ".join(texts[key] for key in q.gold)
