@@ -322,16 +322,16 @@ def _check(
                 c.supported = False
                 elsewhere.append(c)
                 warnings.append(f"dropped a sentence about {', '.join(kinds)}, not what was asked: {c.text[:80]!r}")
-    if checking.entailment is not None:
-        started = time.perf_counter()
-        _entail(checks, hits, checking.entailment, budget or Budget())
-        if timings is not None:
-            timings["entail_s"] = timings.get("entail_s", 0.0) + time.perf_counter() - started
     prompt = instructions()
     obeyed = [c for c in checks if c.supported and (is_instruction(c.text) or echoes(c.text, prompt))]
     for c in obeyed:
         c.supported = False
         warnings.append(f"dropped a sentence that repeats the prompt or an instruction: {c.text[:80]!r}")
+    if checking.entailment is not None:  # last: a forward pass per pair, spent only on what is still standing
+        started = time.perf_counter()
+        _entail(checks, hits, checking.entailment, budget or Budget())
+        if timings is not None:
+            timings["entail_s"] = timings.get("entail_s", 0.0) + time.perf_counter() - started
     text, removed = apply(checks)
     unsupported = [c for c in removed if all(c is not o for o in [*obeyed, *elsewhere])]
     warnings += [f"dropped a sentence its cited passages do not support: {c.text[:120]!r}" for c in unsupported]
