@@ -62,7 +62,8 @@ def _decode(path: Path, data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             try:
                 html = data.decode(declared)
-            except UnicodeDecodeError:
+                html.encode("utf-8")  # escape codecs (unicode_escape) can decode "\ud800" to a lone surrogate
+            except (UnicodeError, LookupError):  # LookupError: a codec that is no charset (rot13, hex)
                 logger.debug("%s: not valid %s as its <meta> declares", path, declared)
             else:
                 logger.info("%s: decoded as %s, as its <meta> declares", path, declared)

@@ -86,8 +86,9 @@ def _article(article: Any, fallback: str) -> Document | RecordError:
         "source_name": "PMC",
     }
     if not text:
-        if not title:
-            return RecordError(source=source, reason="article has no title, abstract or body text")
+        if not title:  # named by the file, so that the failure is cleared once the file is read again
+            which = "" if source == fallback else f" {source}"
+            return RecordError(source=fallback, reason=f"article{which} has no title, abstract or body text")
         text = title
     return Document(
         text=text,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: Keys whose values are stored as strings, so "12345" and 12345 name the same article.
 _STRING_KEYS = ("id", "pmid", "doi")
+#: A ``\uD800``-``\uDFFF`` escape: only lines holding one can decode to a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class JsonlReader:
@@ -73,11 +77,34 @@ def _parse_line(raw: bytes) -> dict[str, Any] | str:
         obj = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return f"not valid UTF-8 (byte {exc.start} of the line)"
-    except json.JSONDecodeError as exc:
-        return f"invalid JSON ({exc.msg} at column {exc.colno})"
+    except json.JSONDecodeError as exc:  # some messages end in "at" ("Unterminated string starting at")
+        return f"invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
+    except ValueError:  # json turns an integer of more digits than Python converts into a plain ValueError
+        return f"invalid JSON (a number longer than {sys.get_int_max_str_digits()} digits)"
+    except RecursionError:
+        return "invalid JSON (arrays or objects nested too deeply to parse)"
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
+    if _SURROGATE_ESCAPE.search(raw) and (lone := _lone_surrogate(obj)):
+        return f"invalid JSON (a string holds the lone surrogate \\u{ord(lone):04x}; expected valid Unicode text)"
     return obj
+
+
+def _lone_surrogate(obj: Any) -> str | None:
+    """The first unpaired UTF-16 surrogate in ``obj``'s strings (keys included), or None: JSON's ``\\ud800``
+    escapes decode to them, and they cannot be stored as UTF-8. Iterative, as ``obj`` may nest deeply."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if lone := next((char for char in value if "\ud800" <= char <= "\udfff"), None):
+                return lone
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
 
 
 def _to_document(path: Path, lineno: int, obj: dict[str, Any], seen_ids: dict[str, int]) -> Document | RecordError:

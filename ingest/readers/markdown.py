@@ -17,7 +17,9 @@ from kb.types import Document, Section
 
 logger = logging.getLogger(__name__)
 
-_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")
+# The title is taken whole and its closing #s cut off by `_without_closing`: a lazy title followed by an optional
+# closing sequence backtracks quadratically on a long line of spaces (minutes for 150 KB).
+_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*))?")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
@@ -81,8 +83,16 @@ def _headings(text: str) -> list[tuple[int, int, int, str]]:
         elif fence_match := _FENCE.match(bare):
             fence = fence_match.group(1)
         elif heading := _HEADING.fullmatch(bare):
-            found.append((start, min(pos, len(text)), len(heading.group(1)), (heading.group(2) or "").strip()))
+            title = _without_closing(heading.group(2) or "")
+            found.append((start, min(pos, len(text)), len(heading.group(1)), title))
     return found
+
+
+def _without_closing(title: str) -> str:
+    """``title`` stripped, less a closing sequence of #s after a blank (``Dosing ##``); a title of #s alone stays."""
+    title = title.rstrip(" \t")
+    bare = title.rstrip("#")
+    return (bare if bare != title and bare[-1:] in (" ", "\t") else title).strip()
 
 
 def _closes(fence: str, line: str) -> bool:

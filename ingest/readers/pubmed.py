@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 ROOT = "PubmedArticleSet"
 _RECORDS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
+_DATE_PART = re.compile(r"[0-9]{1,4}")
 
 
 class PubmedReader:
@@ -154,7 +155,7 @@ def _revised(date: Any) -> int | None:
     if date is None:
         return None
     parts = [(date.findtext(name) or "").strip() for name in ("Year", "Month", "Day")]
-    if not all(part.isdigit() for part in parts):
+    if not all(_DATE_PART.fullmatch(part) for part in parts):  # not isdigit(): it admits "²", which int() refuses
         return None
     year, month, day = (int(part) for part in parts)
     return year * 10000 + month * 100 + day

@@ -50,7 +50,12 @@ _GENERIC_NAMES = (
 )
 # Pharmacologic classes (FDA SPL indexing: NDF-RT / MED-RT codes whose display names end in a kind, "[EPC]").
 _CLASS_CODES = ".//v:asSpecializedKind/v:generalizedMaterialKind/v:code/@displayName"
-_EPC = re.compile(r"\s*\[EPC\]\s*$")
+_EPC = "[EPC]"
+# How much of a title is searched for boilerplate: its lazy patterns take time quadratic in the length (a second for a
+# 130 KB title); real titles, boilerplate included, are a few hundred characters.
+_TITLE_SCAN_CHARS = 4000
+# ASCII digits, as many as an integer column holds: str.isdigit() admits "²", which int() refuses.
+_VERSION = re.compile(r"[0-9]{1,18}")
 # The highlights boilerplate around the product line of a title; matched on flattened text, whatever the line breaks.
 _BOILERPLATE = re.compile(
     r"these highlights do not include all the information needed to use .*? safely and effectively\.?"
@@ -98,7 +103,7 @@ def _label(path: Path, doc: Any) -> Document | RecordError:
         return RecordError(source=str(path), reason=f"SPL {set_id}{kind} has no label text to index")
     metadata = {
         "set_id": set_id,
-        "version": int(version) if version.isdigit() else None,
+        "version": int(version) if _VERSION.fullmatch(version) else None,
         "effective": _iso(effective),
         "published": _iso(effective),
         "document_id": _attr(doc, "v:id", "root"),
@@ -172,7 +177,7 @@ def _table_lines(table: Any) -> list[str]:
 def _title(title: Any, products: list[str]) -> str:
     """The label's title without the highlights boilerplate ("HUMIRA (adalimumab) injection, for subcutaneous
     use"); "<products> label" when it has none, and the products put before a bare "Drug Facts"."""
-    text = " ".join(_BOILERPLATE.sub(" ", flatten(title)).split())
+    text = " ".join(_BOILERPLATE.sub(" ", flatten(title)[:_TITLE_SCAN_CHARS]).split())
     if not text:
         return f"{', '.join(products)} label" if products else ""
     if text.casefold() == "drug facts" and products:
@@ -182,8 +187,9 @@ def _title(title: Any, products: list[str]) -> str:
 
 def _classes(doc: Any) -> list[str]:
     """The label's Established Pharmacologic Classes, without the ``[EPC]`` suffix, deduplicated."""
-    names = (str(name) for name in doc.xpath(_CLASS_CODES, namespaces=_NS))
-    return unique(_EPC.sub("", name) for name in names if _EPC.search(name))
+    names = (str(name).rstrip() for name in doc.xpath(_CLASS_CODES, namespaces=_NS))
+    # str methods, not a regex: r"\s*\[EPC\]\s*$" takes time quadratic in a long run of blanks (minutes for 1 MB)
+    return unique(name.removesuffix(_EPC) for name in names if name.endswith(_EPC))
 
 
 def _attr(elem: Any, child: str, name: str) -> str:

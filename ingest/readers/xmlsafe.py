@@ -47,6 +47,9 @@ _WORD_BREAKS = frozenset(
 )
 _MONTHS = {name: number for number, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
 _LINE_AND_COLUMN = re.compile(r",? line \d+, column \d+$")
+# ASCII digits only: str.isdigit() admits "²", which int() refuses, and a long run of digits int() refuses too.
+_DIGITS_4 = re.compile(r"[0-9]{4}")
+_DIGITS_2 = re.compile(r"[0-9]{1,2}")
 
 
 def root_tag(path: Path) -> str:
@@ -162,14 +165,14 @@ def iso_date(year: str | None, month: str | None = None, day: str | None = None)
     """``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY`` from date parts as journals write them (month ``"Sep"``, ``"09"``
     or ``"9"``); parts that cannot be read are dropped from the end. ``None`` without a four-digit year."""
     year = (year or "").strip()
-    if not re.fullmatch(r"\d{4}", year):
+    if not _DIGITS_4.fullmatch(year):
         return None
     month = (month or "").strip().lower()
-    number = int(month) if month.isdigit() else _MONTHS.get(month[:3], 0)
+    number = int(month) if _DIGITS_2.fullmatch(month) else _MONTHS.get(month[:3], 0)
     if not 1 <= number <= 12:
         return year
     day = (day or "").strip()
-    if day.isdigit() and 1 <= int(day) <= 31:
+    if _DIGITS_2.fullmatch(day) and 1 <= int(day) <= 31:
         return f"{year}-{number:02d}-{int(day):02d}"
     return f"{year}-{number:02d}"
 
