@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ingest.chunking import Chunker
+from ingest.chunking import Chunker, oversize_reason
 from ingest.pipeline import (
     IngestAborted,
     Ingestor,
@@ -137,7 +137,10 @@ def prepare_file(path: str, location: str, reader: Reader | None, spec: WorkerSp
             record = _named_as_given(record, location, path)
             if isinstance(record, Document):
                 doc = spec.transform(record) if spec.transform is not None else record
-                items.append((doc, chunker.chunk(doc) if doc.text.strip() else []))
+                if too_long := oversize_reason(doc):
+                    items.append(RecordError(doc.source, too_long))
+                else:
+                    items.append((doc, chunker.chunk(doc) if doc.text.strip() else []))
             else:
                 items.append(record)
     except ReaderError as exc:

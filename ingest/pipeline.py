@@ -7,11 +7,13 @@
 - **Versions and deletions.** A record with an integer ``metadata["version"]`` never replaces a newer stored version
   of the same source (DailyMed set ids); a reader's `Deletion` (PubMed ``DeleteCitation``) removes that source.
 - **Resumable.** Each batch is one SQLite transaction and a file counts as read only once its last record is
-  committed, so a run killed at any point and started again ends with exactly what an uninterrupted run stores.
+  committed, so a run killed at any point and started again ends with exactly what an uninterrupted run stores; a
+  run starts by finishing the vector-index write a killed one left half done (`Storage.finish_interrupted_writes`).
 - **Failures** are recorded with their reasons and the rest carry on; nothing stored earlier is lost because a file
   went bad.
-- **Streaming.** Records flow from the reader one at a time; memory is bounded by the batch size, not by the size
-  of a file or of the corpus.
+- **Streaming.** Records flow from the reader one at a time and are embedded ``batch_size`` chunks per call; memory
+  is bounded by the batch size and the largest document (at most `ingest.chunking.MAX_DOCUMENT_CHARS` characters;
+  a longer one is a failure), not by the size of a file or of the corpus.
 - **Cross-lingual.** With a multilingual encoder (``cross_embedder``), each chunk is embedded a second time, from the
   same text, and both vectors are stored in the batch's transaction. :func:`backfill_cross_lingual` adds the
   second vector to chunks stored without one.
@@ -30,8 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import Chunker
-from ingest.readers import Deletion, Reader, ReadItem, RecordError, iter_files, reader_for
+from ingest.chunking import Chunker, oversize_reason
+from ingest.readers import (
+    Deletion,
+    Reader,
+    ReadItem,
+    RecordError,
+    extension_of,
+    iter_files,
+    reader_for,
+    supported_extensions,
+)
 from kb.errors import MedkbError, ReaderError
 from kb.manifest import EMBEDDING_TEXT_VERSION
 from kb.protocols import Embedder
@@ -78,8 +89,14 @@ class _Sync:
     root: Path
 
 
-#: What `Ingestor.run` does, in order: add a document, read a file, record a failure, sync a directory.
-Step = Document | Path | _Failed | _Sync
+@dataclass(frozen=True)
+class _Skipped:
+    path: Path
+
+
+#: What `Ingestor.run` does, in order: add a document, read a file, record a failure, sync a directory, pass over a
+#: file of a walked folder that no reader reads.
+Step = Document | Path | _Failed | _Sync | _Skipped
 
 
 @dataclass
@@ -98,12 +115,16 @@ class IngestReport:
     files_unchanged: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Files of walked folders passed over because no reader reads their type (``README``, ``.conf``); a file named
+    #: explicitly is read or fails instead.
+    skipped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         extra = f", {self.superseded} superseded by a newer version" if self.superseded else ""
         extra += f", {self.deleted} deleted" if self.deleted else ""
+        skipped = f", {len(self.skipped)} skipped (unsupported type)" if self.skipped else ""
         return (
-            f"files: {self.files_read} read, {self.files_unchanged} unchanged; documents: {self.added} added "
+            f"files: {self.files_read} read, {self.files_unchanged} unchanged{skipped}; documents: {self.added} added "
             f"({self.replaced} replacing older versions), {self.unchanged} unchanged{extra}, {self.failed} failed; "
             f"chunks: {self.chunks} added, {self.chunks_removed} removed; {self.seconds:.1f} s"
         )
@@ -192,6 +213,7 @@ class Ingestor:
         started = time.perf_counter()
         self._report = report = IngestReport()
         self._pending = _Pending()
+        self.storage.finish_interrupted_writes()
         try:
             for step in self._steps(items, sync):
                 if isinstance(step, _Failed):
@@ -200,7 +222,10 @@ class Ingestor:
                 if isinstance(step, _Sync):
                     self._sync_directory(step.root)
                     continue
-                if isinstance(step, Document):
+                if isinstance(step, _Skipped):
+                    log.info("skipped %s: no reader for its type", step.path)
+                    report.skipped.append(str(step.path))
+                elif isinstance(step, Document):
                     self._add(step, None)
                     self._maybe_commit()
                 else:
@@ -222,13 +247,16 @@ class Ingestor:
     def _steps(self, items: Iterable[Item], sync: bool) -> Iterator[Step]:
         """The work of a run in order, directories walked. Walking changes nothing, so a subclass may look ahead
         (`ingest.distributed` sends the files further on to its workers early)."""
+        supported = set(supported_extensions())
         for item in items:
             if isinstance(item, Document):
                 yield item
                 continue
             refused: list[RecordError] = []
+            walked = Path(item).is_dir() and self.reader is None
             try:
-                yield from iter_files([Path(item)], refused)
+                for file in iter_files([Path(item)], refused):
+                    yield _Skipped(file) if walked and extension_of(file) not in supported else file
             except ReaderError as exc:
                 yield _Failed(str(item), str(exc))
             yield from (_Failed(error.source, f"{error.source}: {error.reason}") for error in refused)
@@ -357,6 +385,9 @@ class Ingestor:
         if not doc.text.strip():
             self._fail(doc.source, f"{doc.source}: document has no text")
             return None
+        if prepared is None and (too_long := oversize_reason(doc)):
+            self._fail(doc.source, too_long)
+            return None
         doc_id = doc.id
         pending = self._pending
         if doc_id in pending.docs or self.store.has_document(doc_id):
@@ -424,7 +455,11 @@ class Ingestor:
         found = dict(pending.vectors)
         todo = [(doc_id, doc, chunks) for doc_id, (doc, chunks, _) in pending.docs.items() if doc_id not in found]
         embedded = embed_chunks(
-            [(doc, chunks) for _, doc, chunks in todo], self.embedding_text, self.embedder, self.cross_embedder
+            [(doc, chunks) for _, doc, chunks in todo],
+            self.embedding_text,
+            self.embedder,
+            self.cross_embedder,
+            slice_size=self.batch_size,
         )
         for (doc_id, _, _), pair in zip(todo, embedded, strict=True):
             found[doc_id] = pair

@@ -29,8 +29,10 @@ from kb.types import TASKS, Answer, DrugWarning, Hit, PatientContext  # noqa: E4
 
 log = logging.getLogger("medkb")
 
-EXIT_ERROR = 2
+#: Exit statuses: 0 done; 1 done, but some inputs failed (listed); 2 error: nothing or not all was done (a bad
+#: argument, a missing knowledge base, a bug: the message says which).
 EXIT_FAILURES = 1
+EXIT_ERROR = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("medkb: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: its traceback, then the error status, never 1 ("some inputs failed")
+        log.exception("unexpected error")
+        print(f"medkb: error: {type(exc).__name__}: {exc} (a bug in medkb; the traceback is above)", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -164,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_stats)
 
     p = with_kb(sub.add_parser("check", help="verify kb.sqlite and that every index matches it"))
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="first restore a lost or altered manifest.json from the copy in kb.sqlite and bring the vector "
+        "indexes in step with kb.sqlite",
+    )
     p.set_defaults(func=_check)
 
     p = with_kb(
@@ -279,6 +291,8 @@ def _ingest(args: argparse.Namespace) -> int:
         lag = kb.storage.index.hnsw_lag()
     if lag is not None and lag > 0.1:
         print(f"the HNSW graph does not cover {lag:.0%} of the chunks (searched exactly); run `medkb reindex`")
+    for path in report.skipped:
+        print(f"skipped: {path} (no reader for this file type)", file=sys.stderr)
     for _source, reason in report.failures:
         print(f"failed: {reason}", file=sys.stderr)
     print(report.summary())
@@ -449,7 +463,12 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.repair:
+        _restore_manifest(args.kb)
     with _open(args) as kb:
+        if args.repair:
+            for problem in kb.storage.repair():
+                print(f"repaired: {problem}")
         problems = kb.check()
     for problem in problems:
         print(f"inconsistent: {problem}")
@@ -463,6 +482,7 @@ def _reindex(args: argparse.Namespace) -> int:
 
     if args.cross_lingual and (args.index or args.store or args.dsn):
         raise MedkbError("--cross-lingual only adds missing cross-lingual vectors; switch --index/--store without it")
+    _restore_manifest(args.kb)
     with _open(args) as kb:
         if not args.cross_lingual:
             n = kb.reindex(args.index, vector_store=args.store, dsn=args.dsn)
@@ -479,6 +499,13 @@ def _reindex(args: argparse.Namespace) -> int:
             have, chunks = store.count_xvectors(), store.counts()["chunks"]
             print(f"cross-lingual vectors: {have} of {chunks} chunks ({added} added)")
     return 0
+
+
+def _restore_manifest(directory: Path) -> None:
+    from kb.manifest_copy import restore_manifest
+
+    if restore_manifest(directory):
+        print(f"restored {directory / 'manifest.json'} from the copy in kb.sqlite")
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -34,9 +34,11 @@ from kb.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, Se
 from kb.filters import Filters
 from kb.lexical import is_chinese
 from kb.manifest import MANIFEST, Manifest
+from kb.manifest_copy import REPAIR_HINT, holds_knowledge_base, record_manifest, verify_manifest
 from kb.protocols import Embedder, QuestionTranslator
 from kb.settings import RETRIEVAL_MODES, Settings
 from kb.storage import Storage
+from kb.store import DB_NAME
 from kb.types import TASKS, Answer, Hit, PatientContext, Task
 from retrieval.embedders import make_embedder
 from retrieval.expansion import expanded_query, merge_expanded
@@ -100,6 +102,11 @@ class KnowledgeBase:
             raise KnowledgeBaseExists(f"{directory}: already a medkb knowledge base; use KnowledgeBase.open")
         if directory.exists() and not directory.is_dir():
             raise KnowledgeBaseNotFound(f"{directory}: exists and is not a directory")
+        if holds_knowledge_base(directory):
+            raise KnowledgeBaseExists(
+                f"{directory}: holds a knowledge base's kb.sqlite but no {MANIFEST}; "
+                + REPAIR_HINT.format(directory=directory)
+            )
         settings = settings or Settings()
         if embedder is not None and embedder.name != settings.embedder:
             settings = replace(settings, embedder=embedder.name)
@@ -119,6 +126,7 @@ class KnowledgeBase:
             cross_lingual=(cross_embedder.name, cross_embedder.dim) if cross_embedder else None,
             **_backend(settings, settings.dsn),
         )
+        record_manifest(storage.store, manifest)
         manifest.save(directory)
         log.info("created knowledge base %s (embedder %s, %d-d)", directory, settings.embedder, embedder.dim)
         return cls(directory, manifest, storage, embedder, generator, cross_embedder=cross_embedder)
@@ -140,6 +148,10 @@ class KnowledgeBase:
         directory = Path(path)
         if not directory.is_dir():
             raise KnowledgeBaseNotFound(f"{directory}: no such knowledge base directory")
+        if not (directory / MANIFEST).exists() and (directory / DB_NAME).exists():
+            raise KnowledgeBaseNotFound(
+                f"{directory}: holds kb.sqlite but no {MANIFEST}; " + REPAIR_HINT.format(directory=directory)
+            )
         manifest = Manifest.load(directory)
         if settings is not None:
             manifest.check_compatible(settings)
@@ -163,6 +175,11 @@ class KnowledgeBase:
             cross_lingual=(cross_embedder.name, cross_embedder.dim) if cross_embedder else None,
             **_backend(manifest.settings, chosen.dsn or manifest.settings.dsn),
         )
+        try:
+            verify_manifest(directory, manifest, storage.store)
+        except BaseException:
+            storage.close()
+            raise
         return cls(directory, manifest, storage, embedder, generator, chosen, cross_embedder=cross_embedder)
 
     @classmethod
@@ -601,6 +618,7 @@ class KnowledgeBase:
         total = self.storage.rebuild_index()
         self.manifest.settings = moved
         self.settings = replace(self.settings, pg_table=moved.pg_table, **changes)
+        record_manifest(self.storage.store, self.manifest)
         self.manifest.save(self.directory)
         return total
 

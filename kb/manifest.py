@@ -53,18 +53,34 @@ class Manifest:
             **({"trained": self.trained} if self.trained else {}),
         }
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
     def save(self, directory: Path) -> None:
         tmp = directory / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(self.to_json(), encoding="utf-8")
         os.replace(tmp, directory / MANIFEST)
+
+    def same_index(self, other: Manifest) -> bool:
+        """Whether ``other`` describes the same index: embedder, dimension, chunking and embedding text."""
+        return (self.settings.index_hash(), self.embedder_dim, self.embedding_text) == (
+            other.settings.index_hash(),
+            other.embedder_dim,
+            other.embedding_text,
+        )
 
     @classmethod
     def load(cls, directory: Path) -> Manifest:
         path = directory / MANIFEST
         if not path.is_file():
             raise KnowledgeBaseNotFound(f"{directory}: not a medkb knowledge base (no {MANIFEST})")
+        return cls.from_json(path.read_text(encoding="utf-8"), str(path))
+
+    @classmethod
+    def from_json(cls, text: str, path: str) -> Manifest:
+        """The manifest in ``text``; ``path`` names it in errors."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
             settings = Settings.from_dict(data["settings"])
             manifest = cls(
                 settings=settings,

@@ -76,6 +76,11 @@ class VectorBackend(Protocol):
         """Differences with SQLite, without changing anything (empty when in step)."""
         ...
 
+    def repair(self) -> list[str]:
+        """Bring what is stored in step with SQLite and save it (after a writer was killed midway); returns the
+        differences found, as :meth:`check` words them (empty when there were none)."""
+        ...
+
     def status(self) -> dict[str, int | str]:
         """What it is and where (for ``medkb stats``)."""
         ...

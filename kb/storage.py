@@ -3,7 +3,9 @@
 Every write goes to SQLite first (one transaction per batch), then to the vector indexes (the main one and, when the
 knowledge base has one, the cross-lingual one), whose touched shards are saved on :meth:`flush`. Each index checks
 itself against SQLite whenever it loads a shard and repairs any difference from the embeddings stored in SQLite, so
-a crash between the two writes costs no re-embedding and leaves no stale vector searchable.
+a crash between the two writes costs no re-embedding and leaves no stale vector searchable. kb.sqlite also records,
+in each batch's transaction, that the index files are still to be saved; :meth:`finish_interrupted_writes` (run as
+an ingest starts) brings the files of a writer killed before saving them in step and deletes its temporary files.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from kb.protocols import VectorBackend
 from kb.store import DB_NAME, XVECTOR_TABLE, FileState, NewDocument, Store
 from kb.types import Hit
 from kb.vector_backends import open_vector_backend
-from kb.vectors import FlatShards, cross_lingual_shards
+from kb.vectors import VECTOR_DIR, FlatShards, cross_lingual_shards
 
 log = logging.getLogger(__name__)
 
@@ -126,10 +128,47 @@ class Storage:
     def rebuild_index(self) -> int:
         """Rebuild the vector indexes (main and cross-lingual) from the embeddings in SQLite and save them; returns
         the number of vectors in the main one."""
+        pending = self.store.index_pending()
+        self._delete_temporary_files()
         total = self.index.rebuild()
         if self.cross_lingual is not None:
             self.cross_lingual.rebuild()
+        if pending:
+            self.store.clear_index_pending(pending)
         return total
+
+    def finish_interrupted_writes(self) -> list[str]:
+        """Finish what a writer killed between committing to SQLite and saving the vector indexes left undone:
+        bring the index files in step with SQLite, save them and delete stale temporary files. Does nothing (and
+        reads no index file) unless kb.sqlite records an unsaved write or a temporary file is left; returns the
+        differences repaired."""
+        if not self.store.index_pending() and not self._temporary_files():
+            return []
+        log.info("%s: finishing the vector-index write of an interrupted run", self.directory)
+        return self.repair()
+
+    def repair(self) -> list[str]:
+        """Bring the vector index files in step with SQLite and save them, deleting stale temporary files; returns
+        the differences repaired (:meth:`check`'s words)."""
+        pending = self.store.index_pending()
+        self._delete_temporary_files()
+        problems = self.index.repair()
+        if self.cross_lingual is not None:
+            problems += self.cross_lingual.repair()
+        for problem in problems:
+            log.warning("repaired: %s", problem)
+        if pending:
+            self.store.clear_index_pending(pending)
+        return problems
+
+    def _temporary_files(self) -> list[Path]:
+        vectors = self.directory / VECTOR_DIR
+        return sorted(vectors.rglob("*.tmp")) if vectors.is_dir() else []
+
+    def _delete_temporary_files(self) -> None:
+        for tmp in self._temporary_files():
+            log.info("%s: deleting the temporary file of an interrupted write", tmp)
+            tmp.unlink(missing_ok=True)
 
     def write_batch(
         self,
@@ -173,10 +212,13 @@ class Storage:
             )
 
     def flush(self) -> None:
-        """Save the vector shards that changed."""
+        """Save the vector shards that changed; then kb.sqlite no longer records this writer's writes as unsaved."""
         self.index.flush()
         if self.cross_lingual is not None:
             self.cross_lingual.flush()
+        if self.store.index_serial:
+            self.store.clear_index_pending(self.store.index_serial)
+            self.store.index_serial = 0
 
     def dense(self, query: np.ndarray, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, cosine scores) from the vector index, among chunks whose documents pass ``filters``."""

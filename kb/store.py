@@ -39,6 +39,10 @@ XVECTOR_TABLE = "chunk_xvectors"
 #: Tables holding one vector per chunk, keyed by the chunk's row id (the FAISS id), in a column ``embedding``.
 VECTOR_TABLES = ("chunks", XVECTOR_TABLE)
 _XL_MODEL_KEY = "cross_lingual_model"
+#: Counts committed writes whose vectors the index files may not hold yet; 0 once they are saved.
+_INDEX_PENDING_KEY = "index_pending"
+#: A copy of manifest.json, from which a lost or edited one is restored.
+_MANIFEST_KEY = "manifest"
 
 # The lexical (BM25) index: one FTS5 row per chunk, same rowid, written in the chunk's transaction and deleted
 # with it by the trigger (also when a document's chunks go by cascade).
@@ -212,6 +216,8 @@ class Store:
         self._filter_cache: dict[tuple[str, tuple[Any, ...]], np.ndarray] = {}
         self._filter_state: tuple[int, int] | None = None
         self._chunk_documents: tuple[np.ndarray, np.ndarray] | None = None
+        #: The `index_pending` count of this connection's last write that changed vectors (0: none yet).
+        self.index_serial = 0
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
@@ -564,6 +570,48 @@ class Store:
             (_XL_MODEL_KEY, json.dumps({"name": name, "dim": dim})),
         )
 
+    # -- the manifest's copy ------------------------------------------------------------------------------------
+
+    def manifest_record(self) -> str | None:
+        """The manifest (its JSON text) recorded when the knowledge base was made or last reshaped; None for one
+        made before medkb kept this copy."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_MANIFEST_KEY,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_manifest_record(self, text: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_MANIFEST_KEY, text))
+
+    def embedding_dim(self) -> int | None:
+        """The dimension of the stored chunk embeddings (of one chunk), or None when no chunk is stored."""
+        row = self._db.execute("SELECT length(embedding) FROM chunks LIMIT 1").fetchone()
+        return int(row[0]) // 4 if row else None
+
+    # -- vector-index writes in progress ------------------------------------------------------------------------
+
+    def _mark_index_pending(self) -> None:
+        """Inside a write transaction that changed vectors: count one more write the vector indexes must still
+        save, and remember the count (:attr:`index_serial`) so that :meth:`clear_index_pending` clears only ours."""
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, '1')"
+            " ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (_INDEX_PENDING_KEY,),
+        )
+        self.index_serial = self.index_pending()
+
+    def index_pending(self) -> int:
+        """Nonzero while a committed write may not have reached the vector index files yet: a writer was killed
+        between its SQLite commit and saving the index, or has not saved it yet."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_INDEX_PENDING_KEY,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def clear_index_pending(self, serial: int) -> bool:
+        """Mark the vector indexes saved, unless a write was committed after the one numbered ``serial`` (by
+        another writer, whose save is then still to come); returns whether it was cleared."""
+        cur = self._db.execute(
+            "UPDATE meta SET value = '0' WHERE key = ? AND CAST(value AS INTEGER) = ?", (_INDEX_PENDING_KEY, serial)
+        )
+        return bool(cur.rowcount)
+
     def count_xvectors(self) -> int:
         return int(self._db.execute(f"SELECT count(*) FROM {XVECTOR_TABLE}").fetchone()[0])
 
@@ -596,6 +644,8 @@ class Store:
                 )
                 if cur.rowcount:
                     stored.append(int(rowid))
+            if stored:
+                self._mark_index_pending()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -804,6 +854,8 @@ class Store:
                     "INSERT OR REPLACE INTO files(path, size, mtime_ns, sha256, records) VALUES (?, ?, ?, ?, ?)",
                     (f.path, f.size, f.mtime_ns, f.sha256, f.records),
                 )
+            if added_ids or removed:
+                self._mark_index_pending()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -137,6 +137,13 @@ class SyncedIndex(ABC):
             f"{want[0]} chunks (id sum {want[1]})"
         ]
 
+    def repair(self) -> list[str]:
+        problems = self.check()
+        if problems:
+            self.sync()
+        self._synced = True
+        return problems
+
     def status(self) -> dict[str, int | str]:
         return {"vector_store": self.name, "vector_location": self.location}
 

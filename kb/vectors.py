@@ -246,6 +246,24 @@ class FlatShards:
                 )
         return problems
 
+    def repair(self) -> list[str]:
+        """Bring every shard file in step with SQLite and save it, and delete the temporary files of a write that
+        was cut short; returns the differences found (:meth:`check`). Reads each shard once to compare it."""
+        for tmp in self.dir.glob("*.tmp") if self.dir.is_dir() else ():
+            log.info("%s: deleting the temporary file of an interrupted write", tmp)
+            tmp.unlink(missing_ok=True)
+        problems = self.check()
+        if problems:
+            for shard in sorted(set(self.wanted_shards()) | set(self.shard_files())):
+                was_loaded = shard in self._loaded
+                self.shard(shard)
+                if was_loaded:
+                    self.sync(shard)
+                self._save(shard)
+                if not was_loaded and not self._all_loaded:
+                    del self._loaded[shard]
+        return problems
+
     def _all_shards(self) -> list[int]:
         if not self._all_loaded:
             for shard in self.wanted_shards():
@@ -404,6 +422,14 @@ class VectorIndex:
     def check(self) -> list[str]:
         """Differences with SQLite. An HNSW graph that lags behind is not one: newer chunks are searched exactly."""
         return self.flat.check()
+
+    def repair(self) -> list[str]:
+        """Bring the flat shards in step with SQLite and save them; delete the temporary files of an interrupted
+        write, an HNSW graph's included."""
+        vdir = self.directory / VECTOR_DIR
+        for name in (HNSW_FILE + ".tmp", HNSW_META + ".tmp"):
+            (vdir / name).unlink(missing_ok=True)
+        return self.flat.repair()
 
     def hnsw_lag(self) -> float | None:
         """Share of the stored chunks the HNSW graph does not cover (None for a flat index); 1.0 if never built."""

@@ -238,11 +238,17 @@ def test_bad_inputs_are_recorded_and_the_rest_go_in(tmp_path: Path, docs_dir: Pa
         report = kb.ingest([docs_dir, tmp_path / "missing"])
         reasons = " | ".join(r for _, r in report.failures)
         assert report.added == 4
-        assert report.failed == 5
-        for expected in ("broken.pdf", "empty.txt", "notes.docx", "papers.jsonl#L3", "missing"):
+        assert report.failed == 4
+        for expected in ("broken.pdf", "empty.txt", "papers.jsonl#L3", "missing"):
             assert expected in reasons
-        assert len(kb.failures()) == 5
+        # a walked folder's file of a type no reader reads is skipped, not failed ...
+        assert report.skipped == [str(docs_dir / "notes.docx")]
+        assert "notes.docx" not in reasons
+        assert len(kb.failures()) == 4
         assert kb.stats()["documents"] == 4
+        # ... but named explicitly, it fails
+        named = kb.ingest([docs_dir / "notes.docx"])
+        assert named.failed == 1 and "notes.docx" in named.failures[0][1] and not named.skipped
 
 
 class _FailingEmbedder:
