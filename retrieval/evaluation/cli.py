@@ -117,7 +117,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if directory is None:
         from kb.registry import default_cache_dir
 
-        directory = default_kb_dir(default_cache_dir(), dataset.name, settings.embedder, args.limit, args.corpus_limit)
+        fingerprint = dataset.corpus.fingerprint() if args.data is not None else ""
+        directory = default_kb_dir(
+            default_cache_dir(), dataset.name, settings.embedder, args.limit, args.corpus_limit, fingerprint
+        )
     if args.print_kb_dir:
         print(directory / "kb")
         return 0

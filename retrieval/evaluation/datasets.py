@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import MedkbError
+from kb.registry import file_sha256
 from kb.types import Document, content_hash
 
 #: The named data sets; ``beir`` needs a directory (``--data``).
@@ -65,6 +67,10 @@ class JsonlCorpus:
             subset.write_text(text, encoding="utf-8")
         return [subset]
 
+    def fingerprint(self) -> str:
+        """The sha256 of the corpus file: a knowledge base built from it serves only this content."""
+        return file_sha256(self.path)
+
     def _lines(self) -> Iterator[tuple[str, str]]:
         with self.path.open(encoding="utf-8") as lines:
             for line in lines:
@@ -85,6 +91,14 @@ class DocumentCorpus:
 
     def items(self, keep: set[str] | None, workdir: Path) -> list[Document]:
         return [doc for doc in self.documents if keep is None or doc.source in keep]
+
+    def fingerprint(self) -> str:
+        """The sha256 of every document's key, title and text, in order."""
+        digest = hashlib.sha256()
+        for doc in self.documents:
+            for part in (doc.source, doc.title, doc.text):
+                digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+        return digest.hexdigest()
 
 
 Corpus = JsonlCorpus | DocumentCorpus

@@ -57,6 +57,7 @@ TUNED_SYSTEMS = ("tuned-dense", "tuned-hybrid")
 DEPTH = 100
 RRF_K = 60
 _BUILT = "built.json"
+_BUILDING = "building.json"
 
 
 def document_ranking(hits: Iterable[Hit]) -> dict[str, float]:
@@ -99,19 +100,26 @@ def run_system(
     return run, time.perf_counter() - started
 
 
-def default_kb_dir(cache: Path, dataset: str, embedder: str, limit: int | None, corpus_limit: int | None) -> Path:
-    """``<cache>/eval/<dataset>/<embedder>/<full | q<limit>-c<corpus_limit>>``: one knowledge base per corpus."""
+def default_kb_dir(
+    cache: Path, dataset: str, embedder: str, limit: int | None, corpus_limit: int | None, fingerprint: str = ""
+) -> Path:
+    """``<cache>/eval/<dataset>[-<fingerprint>]/<embedder>/<full | q<limit>-c<corpus_limit>>``: one knowledge base
+    per corpus. Give the corpus's ``fingerprint`` where the name does not fix the content (a BEIR ``--data``
+    directory): two directories then never share a knowledge base."""
     corpus = "full" if corpus_limit is None else f"q{limit if limit is not None else 'all'}-c{corpus_limit}"
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder).strip("_")[-80:] or "embedder"
-    return cache / "eval" / dataset / slug / corpus
+    name = f"{dataset}-{fingerprint[:12]}" if fingerprint else dataset
+    return cache / "eval" / name / slug / corpus
 
 
 def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_limit: int | None) -> KnowledgeBase:
     """The knowledge base of ``dataset``'s corpus (restricted by ``corpus_limit``, see `EvalDataset.keep`) in
-    ``directory/kb``, built through the normal ingestion path unless ``directory/built.json`` says it already was."""
+    ``directory/kb``, built through the normal ingestion path unless ``directory/built.json`` says it already was,
+    from the same corpus content (its fingerprint); one built from other documents is built again."""
     keep = dataset.keep(corpus_limit)
     expected: dict[str, Any] = {
         "dataset": dataset.name,
+        "corpus": dataset.corpus.fingerprint(),
         "embedder": settings.embedder,
         "corpus_limit": corpus_limit,
         "documents": None if keep is None else len(keep),
@@ -120,10 +128,17 @@ def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_li
     if keep is not None:
         expected["queries"] = sorted(dataset.qrels)
     marker = directory / _BUILT
-    if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) != expected:
-        log.info("%s was built otherwise (%s); rebuilding it", directory / "kb", marker.read_text(encoding="utf-8"))
+    built = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+    if built is not None and built != expected:
+        other = "from other documents" if built.get("corpus") != expected["corpus"] else "otherwise"
+        log.warning("%s was built %s (%s); building it again", directory / "kb", other, json.dumps(built)[:300])
         shutil.rmtree(directory / "kb", ignore_errors=True)
         marker.unlink()
+    building = directory / _BUILDING
+    started = json.loads(building.read_text(encoding="utf-8")) if building.exists() else None
+    if built is None and (directory / "kb").exists() and started != expected:
+        log.warning("%s: an unfinished build of other documents or settings; building it again", directory / "kb")
+        shutil.rmtree(directory / "kb", ignore_errors=True)
     kb = KnowledgeBase.open_or_create(directory / "kb", settings)
     try:
         if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
@@ -133,11 +148,13 @@ def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_li
                 kb.backfill_cross_lingual()
             return kb
         log.info("building %s from %s", directory / "kb", dataset.name)
+        building.write_text(json.dumps(expected), encoding="utf-8")  # an interrupted build resumes only as this one
         items = dataset.corpus.items(keep, directory)
         report = kb.ingest(items, reader=dataset.corpus.reader)
         if report.failures:
             log.warning("%d records failed to ingest, e.g. %s", len(report.failures), report.failures[0])
         marker.write_text(json.dumps(expected), encoding="utf-8")
+        building.unlink(missing_ok=True)
         return kb
     except BaseException:
         kb.close()

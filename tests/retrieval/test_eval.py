@@ -254,3 +254,35 @@ def test_every_system_on_every_data_set_ci_sized(
         assert all(0.0 <= scores[m] <= 1.0 for m in ("ndcg@10", "recall@10", "recall@100", "mrr@10")), system
     # every relevant document is in this small knowledge base: the fused systems find some in their top 10
     assert out["systems"]["hybrid"]["recall@10"] > 0.5 and out["systems"]["rrf"]["recall@10"] > 0.5
+
+
+def _beir_copy(beir_dir: Path, folder: Path, prefix: str) -> Path:
+    """``beir_dir`` with other document and query ids (the same texts): another data set."""
+    folder.mkdir()
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels.tsv"):
+        text = (beir_dir / name).read_text(encoding="utf-8")
+        for old in ("d1", "d2", "d3", "d4", "d5", "q1", "q2", "q3"):
+            text = text.replace(f'"{old}"', f'"{prefix}{old}"').replace(f"{old}\t", f"{prefix}{old}\t")
+        text = text.replace("\td", f"\t{prefix}d")
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("cache", ["default", "explicit"])
+def test_a_second_beir_directory_is_not_scored_on_the_first_ones_kb(
+    beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cache: str
+) -> None:
+    """Issue 23, item 7: evaluating another BEIR directory reused the first one's knowledge base and scored 0.000."""
+    monkeypatch.setenv("MEDKB_CACHE_DIR", str(tmp_path / "medkb-cache"))
+    other = _beir_copy(beir_dir, tmp_path / "other", "x")
+    assert "xd3" in (other / "qrels.tsv").read_text()
+    scores = []
+    for folder in (beir_dir, other):
+        argv = ["eval", "retrieval", "--data", str(folder), "--embedder", "hashing", "--systems", "bm25", "--json"]
+        argv += ["--kb-cache", str(tmp_path / "cache")] if cache == "explicit" else []
+        args = _parse(argv)
+        assert args.func(args) == 0
+        scores.append(json.loads(capsys.readouterr().out)["systems"]["bm25"]["mrr@10"])
+    assert scores[0] > 0.5 and scores[1] == scores[0]
+    if cache == "default":  # one knowledge base per corpus, both kept
+        assert len(list((tmp_path / "medkb-cache" / "eval").glob("beir-*"))) == 2
