@@ -85,13 +85,14 @@ def restore_manifest(directory: Path) -> bool:
 
 
 def holds_knowledge_base(directory: Path) -> bool:
-    """Whether ``directory`` holds a knowledge base's kb.sqlite with a manifest copy or stored documents (one that
-    only an interrupted create left, empty, does not count)."""
+    """Whether ``directory`` holds a kb.sqlite with documents or chunks stored; an empty one (an interrupted create
+    leaves one) does not count: creating there again mixes nothing."""
     if not (directory / DB_NAME).is_file():
         return False
     store = Store(directory / DB_NAME)
     try:
-        return store.manifest_record() is not None or store.counts()["documents"] > 0
+        counts = store.counts()
+        return counts["documents"] > 0 or counts["chunks"] > 0
     finally:
         store.close()
 

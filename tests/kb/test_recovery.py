@@ -109,14 +109,15 @@ def test_a_knowledge_base_from_before_the_copy_gets_one_when_opened(built: Path)
 
 
 def test_an_interrupted_create_leaves_nothing_in_the_way(tmp_path: Path) -> None:
-    """kb.sqlite made, but killed before the manifest copy: the next create starts over."""
+    """Killed before manifest.json was written, nothing stored yet: the next create starts over, with its own
+    settings."""
     kb = tmp_path / "kb"
-    kb.mkdir()
-    from kb.store import DB_NAME, Store
-
-    Store(kb / DB_NAME, create=True).close()
-    KnowledgeBase.create(kb, Settings(embedder="hashing", cross_lingual_embedder="")).close()
-    assert (kb / MANIFEST).is_file()
+    KnowledgeBase.create(kb, Settings(embedder="hashing", chunk_tokens=100, cross_lingual_embedder="")).close()
+    (kb / MANIFEST).unlink()
+    KnowledgeBase.create(kb, Settings(embedder="hashing", chunk_tokens=200, cross_lingual_embedder="")).close()
+    with KnowledgeBase.open(kb) as opened:
+        assert opened.manifest.settings.chunk_tokens == 200
+        assert opened.storage.store.manifest_record() is not None
 
 
 # -- item 5: a vector-index write cut short ------------------------------------------------------------------------
