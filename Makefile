@@ -18,7 +18,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check kb ingest retrieval generation corpora tests benchmarks
+	$(BIN)/ruff check kb ingest retrieval generation corpora tests benchmarks experiments
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/ingest.py

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 
@@ -50,7 +50,7 @@ def child_memory(kb_dir: Path, kind: str, n_queries: int) -> dict[str, float]:
     import numpy as np
 
     from kb import KnowledgeBase
-    from kb.vectors import VectorIndex
+    from kb.storage.faiss_index import VectorIndex
 
     with KnowledgeBase.open(kb_dir) as kb:
         queries = np.stack([kb.embedder.embed_query(q) for q in _queries()[:n_queries]]).astype(np.float32)
@@ -67,7 +67,7 @@ def main() -> None:
     import numpy as np
 
     from kb import KnowledgeBase, Settings
-    from kb.vectors import FlatShards, VectorIndex
+    from kb.storage.faiss_index import FlatShards, VectorIndex
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kb", type=Path, default=RESULTS / "ann-kb")

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 
@@ -78,7 +78,7 @@ def _size(path: Path) -> int:
 
 
 def _measure(kb: Any, queries: Any, exact: dict[str, list[list[int]]]) -> dict[str, Any]:
-    from kb.filters import Filters
+    from kb.core.filters import Filters
 
     out: dict[str, Any] = {}
     for name, spec in FILTERS.items():
@@ -102,7 +102,7 @@ def _measure(kb: Any, queries: Any, exact: dict[str, list[list[int]]]) -> dict[s
 
 
 def run(kb_dir: Path, sizes: list[int], n_queries: int) -> dict[str, Any]:
-    from kb.filters import Filters
+    from kb.core.filters import Filters
     from kb.knowledge_base import KnowledgeBase
 
     with (DATA / "medquad" / "dev.jsonl").open(encoding="utf-8") as lines:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 
@@ -44,7 +44,7 @@ KILL_POINTS = {
     "xl-shard-replace": "a cross-lingual shard's .tmp file is written, before it replaces the shard",
 }
 
-#: Statements of a batch's transaction (`kb.store.Store.write_batch`) that are kill points, by how they begin.
+#: Statements of a batch's transaction (`kb.storage.store.Store.write_batch`) that are kill points, by how they begin.
 _STATEMENTS = (
     ("sqlite-insert", "INSERT OR IGNORE INTO chunks("),
     ("fts", "INSERT INTO chunks_fts("),
@@ -106,9 +106,9 @@ def install(trap: Trap) -> None:
 
     from ingest import pipeline
     from ingest.chunking import Chunker
-    from kb.manifest import MANIFEST
+    from kb.core.manifest import MANIFEST
     from kb.storage import Storage
-    from kb.store import DB_NAME, Store
+    from kb.storage.store import DB_NAME, Store
     from retrieval.onnx_embedder import OnnxEmbedder
     from retrieval.usem_embedder import UsemEmbedder
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 
@@ -36,7 +36,7 @@ def _busy(stop: Any) -> None:
 
 def _prompt() -> list[dict[str, str]]:
     from generation.prompts import build_messages
-    from kb.types import Hit
+    from kb.core.types import Hit
 
     texts = [p.read_text(encoding="utf-8")[:900] for p in sorted((ROOT / "corpora" / "sample").glob("*.md"))[:5]]
     hits = [Hit(f"c{i}", f"d{i}", text, 0.9, title=f"Passage {i}") for i, text in enumerate(texts, start=1)]

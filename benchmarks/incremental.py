@@ -47,7 +47,7 @@ def main() -> None:
 
     import shutil
 
-    from corpora.registry import get_corpus
+    from corpora.catalog import get_corpus
 
     entry = get_corpus(args.corpus)
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 
@@ -69,7 +69,7 @@ def run_langchain(records: list[dict]) -> dict:
     from langchain_huggingface import HuggingFaceEmbeddings
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from kb.registry import resolve_model
+    from kb.core.model_registry import resolve_model
 
     embeddings = HuggingFaceEmbeddings(
         model_name=str(resolve_model("all-MiniLM-L6-v2")), encode_kwargs={"normalize_embeddings": True}

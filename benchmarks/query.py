@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 

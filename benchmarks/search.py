@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 
@@ -88,7 +88,7 @@ def _queries(medquad: int, scifact: int) -> list[str]:
 
 def _expected() -> dict[str, Any]:
     """What a reusable knowledge base was built from: settings and the size of every input file."""
-    from corpora.registry import get_corpus
+    from corpora.catalog import get_corpus
 
     files = [get_corpus(name).resolve_path() for name in CORPORA]
     files += sorted((DATA / "bioasq").glob("Task*BGoldenEnriched/*.json"))
@@ -117,7 +117,7 @@ def open_kb(directory: Path) -> tuple[Any, dict[str, Any]]:
     """The benchmark's knowledge base in ``directory/kb``, built (or completed: ingestion resumes) unless
     ``directory/built.json`` says it already was; returns it with the build record."""
     from kb import KnowledgeBase
-    from retrieval.evaluation.datasets import load_dataset
+    from kb.evaluation.datasets import load_dataset
 
     expected, settings = _expected(), _settings()
     marker = directory / "built.json"
@@ -244,8 +244,8 @@ def lexical_anatomy(db_path: Path, queries: list[str], slowest: int = 5) -> dict
     """Where lexical search spends its time: the shipped SQL (FTS5 ``MATCH``, joined to chunks and documents for
     the filter, sorted by ``bm25()``) against the same FTS5 query without the joins, and ordered by FTS5's own
     ``rank`` (bm25 by default), on a read-only connection; and, for the slowest queries, their terms and matches."""
-    from kb.filters import Filters
-    from kb.lexical import match_expression
+    from kb.core.filters import Filters
+    from kb.core.lexical import match_expression
 
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     where, params = Filters().to_sql()
@@ -304,7 +304,7 @@ def filter_anatomy(kb: Any, repeats: int = 20) -> dict[str, Any]:
     """What resolving each filter to chunk ids (``store.matching_ids``, run once per filtered dense search) costs,
     the SQL plan it gets, and the same ids found documents-first (the filter evaluated once per document, then
     the chunks of the passing documents looked up by index), on a read-only connection."""
-    from kb.filters import Filters
+    from kb.core.filters import Filters
 
     db = sqlite3.connect(f"file:{kb.directory / 'kb.sqlite'}?mode=ro", uri=True)
     out = {}
@@ -350,7 +350,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
 
-    from kb.filters import Filters
+    from kb.core.filters import Filters
 
     args.kb_dir.mkdir(parents=True, exist_ok=True)
     kb, build = open_kb(args.kb_dir)

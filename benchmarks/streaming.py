@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 use_offline_environment()
 
@@ -94,7 +94,7 @@ def _peak_rss_mb() -> float:
 
 def child_parse(path: Path) -> dict[str, float]:
     from ingest.readers.pubmed import PubmedReader
-    from kb.types import Document
+    from kb.core.types import Document
 
     started = time.perf_counter()
     records = sum(isinstance(item, Document) for item in PubmedReader().read(path))

@@ -4,7 +4,7 @@ English literature does better with a machine-translated question than with the 
     python benchmarks/translate_queries.py IN.jsonl OUT.jsonl [--model qwen2.5-coder-0.5b-instruct] [--limit N]
     medkb eval retrieval --dataset medquad --queries OUT.jsonl --systems bm25,dense,hybrid --json
 
-``IN`` holds one ``{"id", "question"}`` object per line (``retrieval/evaluation/translations/*.zh.jsonl``); ``OUT``
+``IN`` holds one ``{"id", "question"}`` object per line (``kb/evaluation/translations/*.zh.jsonl``); ``OUT``
 gets the same ids with the model's English, made by `generation.translate.GeneratorTranslator` as
 ``Settings.translate_model`` makes it (greedy decoding, a fixed instruction and three worked examples, the first
 line of the reply). ``medkb eval retrieval --translate MODEL`` measures the same path without a file. Prints the
@@ -27,8 +27,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from generation.local import TransformersGenerator  # noqa: E402
 from generation.translate import GeneratorTranslator  # noqa: E402
-from kb.registry import DEFAULT_GENERATOR  # noqa: E402
-from retrieval.evaluation.datasets import read_jsonl  # noqa: E402
+from kb.core.model_registry import DEFAULT_GENERATOR  # noqa: E402
+from kb.evaluation.datasets import read_jsonl  # noqa: E402
 
 log = logging.getLogger("translate_queries")
 

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from corpora.registry import CorpusEntry, CorpusError, get_corpus, load_registry
-from kb.errors import MedkbError
+from corpora.catalog import CorpusEntry, CorpusError, get_corpus, load_registry
+from kb.core.errors import MedkbError
 
 if TYPE_CHECKING:
     from corpora.fetch import Progress

@@ -8,7 +8,7 @@ neither downloads nor re-hashes what is already there.
 Example::
 
     from corpora.fetch import fetch
-    from corpora.registry import get_corpus
+    from corpora.catalog import get_corpus
     report = fetch(get_corpus("pubmed-updates"), None)  # into ~/.cache/medkb/corpora/pubmed-updates
     print(report.summary())
 """
@@ -17,31 +17,28 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import logging
 import os
 import re
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from html.parser import HTMLParser
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from corpora.registry import SIDECARS, CorpusEntry, CorpusError, safe_file_name, url_file_name
-from kb import __version__
-from kb.registry import file_sha256
+from corpora.catalog import SIDECARS, CorpusEntry, CorpusError, safe_file_name, url_file_name
+from corpora.fetch_state import load_state, save_state, unchanged
+from kb.core.model_registry import file_sha256
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = f"medkb/{__version__}"
-STATE_FILE = ".medkb-fetch.json"
-_STATE_VERSION = 1
+USER_AGENT = f"medkb/{version('medkb')}"
 _BLOCK = 1 << 20
 _T = TypeVar("_T")
 
@@ -121,7 +118,7 @@ def fetch(
     dest.mkdir(parents=True, exist_ok=True)
     client = _Client(timeout=timeout, retries=retries, backoff=backoff)
     report = FetchReport(entry.name, dest)
-    state = _load_state(dest)
+    state = load_state(dest)
     for target in _targets(entry, client):
         final = _inside(dest, target.name)
         if _already_verified(final, target, state, dest):
@@ -136,20 +133,6 @@ def fetch(
             report.unverified.append(target.name)
         report.files.append(final)
     return report
-
-
-def verified_files(entry: CorpusEntry, dest: Path) -> list[Path]:
-    """The files of ``entry`` under ``dest`` that a fetch verified and that are unchanged since (by size and mtime)."""
-    names = set(entry.file_names())
-
-    def wanted(name: str) -> bool:
-        return fnmatchcase(name, entry.pattern or "") if entry.kind == "listing" else name in names
-
-    files = []
-    for name, record in _load_state(dest).items():
-        if wanted(name) and "/" not in name and _unchanged(dest / name, record):
-            files.append(dest / name)
-    return sorted(files)
 
 
 # -- what to download ---------------------------------------------------------------------------------------------
@@ -229,39 +212,6 @@ def _inside(dest: Path, name: str) -> Path:
     return path
 
 
-# -- state: verified digests by size and mtime ------------------------------------------------------------------
-
-
-def _load_state(dest: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads((dest / STATE_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable %s: %s", dest / STATE_FILE, exc)
-        return {}
-    files = data.get("files") if isinstance(data, dict) and data.get("version") == _STATE_VERSION else None
-    return {k: v for k, v in files.items() if isinstance(v, dict)} if isinstance(files, dict) else {}
-
-
-def _save_state(dest: Path, state: dict[str, dict[str, Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest, prefix=f"{STATE_FILE}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"version": _STATE_VERSION, "files": state}, out, indent=1, sort_keys=True)
-        os.replace(tmp, dest / STATE_FILE)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _unchanged(path: Path, record: dict[str, Any]) -> bool:
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    return record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
-
-
 def _record(path: Path, target: _Target, algorithm: str, digest: str) -> dict[str, Any]:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "url": target.url, algorithm: digest}
@@ -283,7 +233,7 @@ def _already_verified(final: Path, target: _Target, state: dict[str, dict[str, A
         return False
     record = state.get(target.name, {})
     algorithm = target.algorithm or "sha256"
-    if _unchanged(final, record) and algorithm in record:
+    if unchanged(final, record) and algorithm in record:
         if target.expected is None or record[algorithm] == target.expected:
             return True
         logger.info("%s: its %s changed upstream; downloading it again", target.name, algorithm)
@@ -297,7 +247,7 @@ def _already_verified(final: Path, target: _Target, state: dict[str, dict[str, A
         )
         return False
     state[target.name] = _record(final, target, algorithm, actual)
-    _save_state(dest, state)
+    save_state(dest, state)
     return True
 
 
@@ -342,7 +292,7 @@ def _download(
         logger.info("%s: no checksum is published; recorded its sha256 %s", target.name, actual)
     os.replace(part, final)
     state[target.name] = _record(final, target, algorithm, actual)
-    _save_state(dest, state)
+    save_state(dest, state)
     logger.info("%s: verified (%s %s)", target.name, algorithm, actual)
     if progress:
         progress(Progress(target.name, "done", final.stat().st_size, final.stat().st_size))

@@ -1,33 +1,15 @@
-"""The generator protocol, a deterministic fake for tests, and the table of built-in backends."""
+"""What the generators share: their protocols (`kb.core.protocols`, re-exported here), the deterministic fake for
+tests, and `accepts_max_time`. The built-in backends are made by name in `generation.backends`."""
 
 from __future__ import annotations
 
 import inspect
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from kb.errors import MedkbError
+from kb.core.protocols import Generator, Messages, StreamingGenerator
 
-Messages = list[dict[str, str]]
-
-
-@runtime_checkable
-class Generator(Protocol):
-    """Completes a chat: a list of ``{"role", "content"}`` messages in, the assistant's reply out."""
-
-    name: str
-
-    def generate(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> str: ...
-
-
-@runtime_checkable
-class StreamingGenerator(Generator, Protocol):
-    """A generator that can also yield its reply piece by piece while writing it (for ``medkb ask``'s terminal)."""
-
-    def stream(self, messages: Messages, *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]: ...
-
+__all__ = ["EchoGenerator", "Generator", "Messages", "StreamingGenerator", "accepts_max_time"]
 
 #: A passage as `generation.prompts.format_passages` quotes it: ``[n] title - section`` then ``<<<`` text ``>>>``.
 _PASSAGE = re.compile(r"^\[(\d+)\][^\n]*\n<<<\n(.+?)\n>>>", re.S | re.M)
@@ -66,20 +48,3 @@ def accepts_max_time(generator: Generator, method: str = "generate") -> bool:
         return "max_time" in inspect.signature(getattr(generator, method)).parameters
     except (TypeError, ValueError, AttributeError):
         return False
-
-
-def make_generator(spec: str, *, model: str, cache_dir: Path | None = None, threads: int | None = None) -> Generator:
-    """A generator from a backend spec: ``local`` (transformers, the default; ``threads`` torch threads, ``None``
-    for torch's default of one per core), ``openai:URL`` (any OpenAI-compatible endpoint, e.g.
-    ``openai:http://127.0.0.1:8000/v1``) or ``echo`` (test double)."""
-    if spec in ("local", "transformers"):
-        from generation.local import TransformersGenerator
-
-        return TransformersGenerator(model, cache_dir=cache_dir, threads=threads)
-    if spec.startswith("openai:"):
-        from generation.openai import OpenAICompatibleGenerator
-
-        return OpenAICompatibleGenerator(spec.removeprefix("openai:"), model=model)
-    if spec == "echo":
-        return EchoGenerator()
-    raise MedkbError(f"generator {spec!r}: expected 'local', 'openai:URL' or 'echo'")

@@ -51,8 +51,8 @@ from generation.verify import (
     strip_markers,
     verify_answer,
 )
-from kb.protocols import DrugTable, Embedder
-from kb.types import Answer, AnswerSentence, Citation, DrugWarning, Hit, Language, PatientContext, Task
+from kb.core.protocols import DrugTable, Embedder
+from kb.core.types import Answer, AnswerSentence, Citation, DrugWarning, Hit, Language, PatientContext, Task
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from typing import Protocol, runtime_checkable
 from generation.base import Generator, Messages
 from generation.prompts import format_passages
 from generation.tasks import question_language
-from kb.errors import MedkbError
-from kb.types import Hit
+from kb.core.errors import MedkbError
+from kb.core.types import Hit
 
 log = logging.getLogger(__name__)
 

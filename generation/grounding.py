@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from kb.protocols import Embedder
-from kb.types import Hit
+from kb.core.protocols import Embedder
+from kb.core.types import Hit
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
 _LEADING_MARKERS = re.compile(r"^((?:\[\d+(?:\s*[,;\u2013-]\s*\d+)*\]\s*)+)")

@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kb.registry import DEFAULT_GENERATOR, resolve_model
+from kb.core.model_registry import DEFAULT_GENERATOR, resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class TransformersGenerator:
 
         inputs = self._prompt(messages)
         model, tokenizer = self._model, self._tokenizer
-        variants = {option: _first_tokens(tokenizer, option) for option in options}
+        variants = {option: first_tokens(tokenizer, option) for option in options}
         firsts = [token for tokens in variants.values() for token in tokens]
         if len(firsts) != len(set(firsts)):
             raise ValueError(f"options {list(options)!r}: expected options that start with different tokens")
@@ -157,7 +157,7 @@ def option_probabilities(logits: Any, tokens: Mapping[str, Collection[int]]) -> 
     return {option: math.exp(v - top) / total for option, v in scores.items()}
 
 
-def _first_tokens(tokenizer: Any, option: str) -> set[int]:
+def first_tokens(tokenizer: Any, option: str) -> set[int]:
     """The ids of the first token of ``option`` as written, capitalised, and each after a space."""
     forms = {option, option.capitalize(), " " + option, " " + option.capitalize()}
     return {tokenizer.encode(form, add_special_tokens=False)[0] for form in forms if form.strip()}

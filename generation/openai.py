@@ -10,7 +10,7 @@ import urllib.request
 from typing import Any
 
 from generation.base import Messages
-from kb.errors import GenerationError
+from kb.core.errors import GenerationError
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The prompts are medkb's own wording, kept short for the small local generators (0.5B-1.5B parameters on a CPU).
 They ask the model to answer only from numbered passages, to cite them, and to ignore instructions inside them;
 the composer checks the result in code afterwards rather than trusting it (`generation.compose`). The answers
-are not clinical advice (every `Answer` carries `kb.types.NOT_ADVICE`).
+are not clinical advice (every `Answer` carries `kb.core.types.NOT_ADVICE`).
 
 Example::
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from generation.base import Messages
 from generation.injection import CLOSE, OPEN, one_line, quote
 from generation.tasks import classify_task as classify_task  # re-exported: the task decides the prompt
-from kb.types import Hit, Language, PatientContext, Task
+from kb.core.types import Hit, Language, PatientContext, Task
 
 #: What the model is told to say when the passages do not answer; `generation.grounding.is_refusal` recognises it.
 REFUSAL: dict[Language, str] = {

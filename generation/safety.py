@@ -2,7 +2,7 @@
 
 Two kinds of evidence, each cited:
 
-- **Drug labels** in the knowledge base (`kb.drugs.DrugLabel`): a patient's medicine (or its class, "NSAIDs",
+- **Drug labels** in the knowledge base (`kb.core.drugs.DrugLabel`): a patient's medicine (or its class, "NSAIDs",
   "anticoagulants") named in the Contraindications, Boxed Warning or Drug Interactions section of the answer's
   drug's label, or the answer's drug named in the medicine's own label, gives a warning that cites that sentence
   (its character span in the label document). A label's hypersensitivity statement is cited for allergies.
@@ -15,7 +15,7 @@ Two kinds of evidence, each cited:
   update" (J Allergy Clin Immunol 2022;150:1333-93). Following that parameter, an allergy to a sulfonamide
   antibiotic is not extended to non-antibiotic sulfonamides (furosemide, thiazides, celecoxib).
 
-`DrugWarning` is part of the data model (`kb.types`, carried by `Answer`); it is imported here for convenience.
+`DrugWarning` is part of the data model (`kb.core.types`, carried by `Answer`); it is imported here for convenience.
 Messages are written in the question's language (`check_drugs(..., language="zh")`, see `generation.safety_messages`).
 
 Names are matched as words (English, any case) or as substrings (Chinese). The checks are a reminder to read the
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from generation.safety_messages import class_name, cross_note, message, section_name
-from kb.drugs import DrugLabel, LabelSection, name_keys
-from kb.types import DrugWarning, Language, PatientContext, WarningKind
+from kb.core.drugs import DrugLabel, LabelSection, name_keys
+from kb.core.types import DrugWarning, Language, PatientContext, WarningKind
 
 #: ``DrugWarning.source`` of a warning that rests on the built-in class table rather than a label.
 TABLE_SOURCE = "medkb drug-class table"

@@ -9,7 +9,7 @@ named after what they hold; English ones quote the patient's words with ``!r``, 
 
 from __future__ import annotations
 
-from kb.types import Language
+from kb.core.types import Language
 
 _TEMPLATES: dict[str, dict[Language, str]] = {
     "allergy_same": {

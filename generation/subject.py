@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from generation.safety import CHINESE_NAMES, find_drugs
 from generation.subject_terms import CHINESE_TERMS, GENERIC, PHRASES, QUALIFIED, SPELLINGS
-from kb.lexical import is_chinese
-from kb.types import Hit
+from kb.core.lexical import is_chinese
+from kb.core.types import Hit
 
 #: The share of a header phrase's words that the question must name when no phrase is named whole.
 MIN_SHARE = 0.5

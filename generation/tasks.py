@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 
-from kb.lexical import is_chinese
-from kb.types import Language, Task
+from kb.core.lexical import is_chinese
+from kb.core.types import Language, Task
 
 #: The score a task needs before a question counts as that task rather than ``general``.
 MIN_SCORE = 1.0
@@ -127,7 +127,7 @@ def task_score(question: str, task: Task) -> float:
 
 
 def question_language(question: str) -> Language:
-    """``zh`` for a mostly Chinese question (see `kb.lexical.is_chinese`), else ``en``."""
+    """``zh`` for a mostly Chinese question (see `kb.core.lexical.is_chinese`), else ``en``."""
     return "zh" if is_chinese(question) else "en"
 
 

@@ -43,7 +43,7 @@ def translation_messages(text: str) -> Messages:
 
 
 class GeneratorTranslator:
-    """A `kb.protocols.QuestionTranslator` that asks ``generator`` for the translation (the first line of its
+    """A `kb.core.protocols.QuestionTranslator` that asks ``generator`` for the translation (the first line of its
     reply); answers are cached by question."""
 
     def __init__(self, generator: Generator) -> None:

@@ -6,7 +6,7 @@ A (sentence, passage) pair is judged on three kinds of evidence, entailment-styl
   the passage;
 - numeric: every number in the sentence, with its unit when it has one, occurs in the passage (``1,000 mg`` =
   ``1000 mg`` = ``1 g``; ranges and lists such as ``2-3 days`` or ``500 or 850 mg`` give each number the unit);
-- similarity: the cosine of the two texts' vectors from an :class:`~kb.protocols.Embedder`.
+- similarity: the cosine of the two texts' vectors from an :class:`~kb.core.protocols.Embedder`.
 
 A negation mismatch (``not recommended`` against ``recommended``) lowers the score and vetoes support. So does a
 term of the question that the sentence repeats but the passage lacks (``Diabetes is diagnosed with lifestyle measures
@@ -28,9 +28,9 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 
 from generation.grounding import content_words, split_sentences
-from kb.errors import MedkbError
-from kb.protocols import Embedder
-from kb.types import Hit
+from kb.core.errors import MedkbError
+from kb.core.protocols import Embedder
+from kb.core.types import Hit
 
 log = logging.getLogger(__name__)
 

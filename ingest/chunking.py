@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from kb.types import Chunk, Document
+from kb.core.types import Chunk, Document
 
 #: Paragraphs, lines, then sentence ends (English and Chinese), then clauses, words, characters.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "。", "？", "！", "; ", "；", ", ", "，", " ", ""]

@@ -13,7 +13,7 @@ What runs where:
   consumes the workers' results in the order the files were given, so a run stores exactly what a local run
   stores; only the parsing and embedding moved. SQLite and the vector index stay on this machine (one writer).
 
-Documents given as `kb.types.Document` objects (not files) are chunked and embedded on the coordinator: they are
+Documents given as `kb.core.types.Document` objects (not files) are chunked and embedded on the coordinator: they are
 already in its memory, and shipping them out and back would cost more than it saves for most callers.
 
 Dask is optional (``pip install 'medkb[dask]'``) and imported only when a run starts, so ``import ingest.pipeline``
@@ -52,12 +52,12 @@ from ingest.pipeline import (
     embed_chunks,
 )
 from ingest.readers import Deletion, Reader, ReadItem, RecordError, reader_for
-from kb.errors import MedkbError, ReaderError
-from kb.offline import use_offline_environment
-from kb.protocols import Embedder
-from kb.registry import file_sha256
+from kb.core.errors import MedkbError, ReaderError
+from kb.core.model_registry import file_sha256
+from kb.core.offline import use_offline_environment
+from kb.core.protocols import Embedder
+from kb.core.types import Chunk, Document
 from kb.storage import Storage
-from kb.types import Chunk, Document
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -216,7 +216,7 @@ def _one_thread_per_task() -> None:
 def connect(address: str, timeout: float | None = None) -> Client:
     """A Dask client of the scheduler at ``address`` (``tcp://HOST:PORT``) with at least one worker.
 
-    Raises `kb.errors.MedkbError` naming the address when the scheduler does not answer or has no workers within
+    Raises `kb.core.errors.MedkbError` naming the address when the scheduler does not answer or has no workers within
     ``timeout`` seconds (default `CONNECT_TIMEOUT_S`), and naming the extra to install when Dask is missing.
     """
     timeout = CONNECT_TIMEOUT_S if timeout is None else timeout

@@ -43,13 +43,13 @@ from ingest.readers import (
     reader_for,
     supported_extensions,
 )
-from kb.errors import MedkbError, ReaderError
-from kb.manifest import EMBEDDING_TEXT_VERSION
-from kb.protocols import Embedder
-from kb.registry import file_sha256
+from kb.core.errors import MedkbError, ReaderError
+from kb.core.manifest import EMBEDDING_TEXT_VERSION
+from kb.core.model_registry import file_sha256
+from kb.core.protocols import Embedder
+from kb.core.types import Chunk, Document
 from kb.storage import Storage
-from kb.store import FileState, NewDocument
-from kb.types import Chunk, Document
+from kb.storage.store import FileState, NewDocument
 
 log = logging.getLogger(__name__)
 

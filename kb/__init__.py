@@ -7,16 +7,18 @@ Example::
     kb.ingest(["corpora/sample"])
     print(kb.ask("What are the contraindications of metformin?").text)
 
-The facade is imported lazily, so ``import kb.types`` stays light.
+The facade is imported on first use of ``kb.KnowledgeBase``, so that importing the data model (``kb.core``) does
+not load the stages and their models; nothing in medkb imports this package root.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from kb.errors import MedkbError
-from kb.settings import Settings
-from kb.types import Answer, AnswerSentence, Chunk, Citation, Document, DrugWarning, Hit, PatientContext, Section
+from kb.core.errors import MedkbError
+from kb.core.settings import Settings
+from kb.core.types import Answer, AnswerSentence, Chunk, Citation, Document, DrugWarning, Hit, PatientContext, Section
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
@@ -35,7 +37,7 @@ __all__ = [
     "Section",
     "Settings",
 ]
-__version__ = "0.1.0"
+__version__ = version("medkb")
 
 
 def __getattr__(name: str) -> Any:

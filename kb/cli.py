@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from kb.offline import use_offline_environment
+from kb.core.offline import use_offline_environment
 
 # Before anything can import transformers or huggingface_hub: never reach for a model hub.
 use_offline_environment()
@@ -22,10 +22,10 @@ from collections.abc import Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from kb.errors import MedkbError  # noqa: E402
-from kb.filters import Filters  # noqa: E402
-from kb.settings import Settings  # noqa: E402
-from kb.types import TASKS, Answer, DrugWarning, Hit, PatientContext  # noqa: E402
+from kb.core.errors import MedkbError  # noqa: E402
+from kb.core.filters import Filters  # noqa: E402
+from kb.core.settings import Settings  # noqa: E402
+from kb.core.types import TASKS, Answer, DrugWarning, Hit, PatientContext  # noqa: E402
 
 log = logging.getLogger("medkb")
 
@@ -194,9 +194,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_reindex)
 
     from corpora.cli import add_corpus_parser
-    from generation.evaluation.cli import add_qa_parser
-    from retrieval.evaluation.cli import add_eval_parser
-    from retrieval.training.cli import add_train_parser
+    from kb.evaluation.answer_cli import add_qa_parser
+    from kb.evaluation.retrieval_cli import add_eval_parser
+    from kb.training.cli import add_train_parser
 
     add_corpus_parser(sub)
     add_qa_parser(add_eval_parser(sub))
@@ -208,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_store_arguments(p: argparse.ArgumentParser, what: str) -> None:
-    from kb.vector_backends import VECTOR_STORES
+    from kb.core.settings import VECTOR_STORES
 
     p.add_argument("--store", choices=VECTOR_STORES, default=None, help=f"vector store {what} (default: faiss)")
     p.add_argument(
@@ -238,13 +238,13 @@ def _ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ingest.readers import iter_files
+    from kb.core.manifest import MANIFEST
     from kb.knowledge_base import KnowledgeBase
-    from kb.manifest import MANIFEST
 
     paths: list[Path] = list(args.paths)
     reader = args.reader
     if args.corpus:
-        from corpora.registry import get_corpus
+        from corpora.catalog import get_corpus
 
         entry = get_corpus(args.corpus)
         paths += entry.local_files(args.dest)
@@ -502,14 +502,14 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 def _restore_manifest(directory: Path) -> None:
-    from kb.manifest_copy import restore_manifest
+    from kb.storage.manifest_copy import restore_manifest
 
     if restore_manifest(directory):
         print(f"restored {directory / 'manifest.json'} from the copy in kb.sqlite")
 
 
 def _models(args: argparse.Namespace) -> int:
-    from kb.registry import default_cache_dir, list_models
+    from kb.core.model_registry import default_cache_dir, list_models
 
     for spec in list_models():
         print(

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from generation.base import Generator, make_generator
+from generation.backends import make_generator
+from generation.base import Generator
 from generation.compose import Checking, compose_answer
 from generation.decide import Chooser, Decision, decide
 from generation.tasks import classify_task
@@ -30,16 +31,16 @@ from generation.translate import GeneratorTranslator
 from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
 from ingest.readers import Reader, reader_named
-from kb.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
-from kb.filters import Filters
-from kb.lexical import is_chinese
-from kb.manifest import MANIFEST, Manifest
-from kb.manifest_copy import REPAIR_HINT, holds_knowledge_base, record_manifest, verify_manifest
-from kb.protocols import Embedder, QuestionTranslator
-from kb.settings import RETRIEVAL_MODES, Settings
+from kb.core.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
+from kb.core.filters import Filters
+from kb.core.lexical import is_chinese
+from kb.core.manifest import MANIFEST, Manifest
+from kb.core.protocols import Embedder, QuestionTranslator
+from kb.core.settings import RETRIEVAL_MODES, Settings
+from kb.core.types import TASKS, Answer, Hit, PatientContext, Task
 from kb.storage import Storage
-from kb.store import DB_NAME
-from kb.types import TASKS, Answer, Hit, PatientContext, Task
+from kb.storage.manifest_copy import REPAIR_HINT, holds_knowledge_base, record_manifest, verify_manifest
+from kb.storage.store import DB_NAME
 from retrieval.embedders import make_embedder
 from retrieval.expansion import expanded_query, merge_expanded
 from retrieval.rerank import CrossEncoderReranker
@@ -142,7 +143,7 @@ class KnowledgeBase:
         cross_embedder: Embedder | None = None,
     ) -> KnowledgeBase:
         """Open an existing knowledge base. ``settings``, if given, must agree with the index-shaping settings
-        it was built with (else :class:`~kb.errors.SettingsMismatch`); its other values apply to this session.
+        it was built with (else :class:`~kb.core.errors.SettingsMismatch`); its other values apply to this session.
         The cross-lingual encoder (``cross_embedder``, else the one the settings name) must be the one that made
         the stored cross-lingual vectors, if any."""
         directory = Path(path)
@@ -227,7 +228,7 @@ class KnowledgeBase:
         reader: str | Reader | None = None,
         dask_scheduler: str | None = None,
     ) -> IngestReport:
-        """Ingest files, directories (walked) or :class:`~kb.types.Document` objects; returns what happened.
+        """Ingest files, directories (walked) or :class:`~kb.core.types.Document` objects; returns what happened.
 
         Unchanged files are skipped unread; unreadable files are recorded (see ``report.failures`` and
         :meth:`failures`) and skipped. ``sync`` deletes the documents of files gone from a given directory.
@@ -293,7 +294,7 @@ class KnowledgeBase:
 
             kb.ingest_corpus("pubmedqa")
         """
-        from corpora.registry import get_corpus
+        from corpora.catalog import get_corpus
 
         entry = get_corpus(name)
         return self.ingest(
@@ -378,7 +379,7 @@ class KnowledgeBase:
         that is the same local model), loaded on first use; or whatever was assigned."""
         model = self.settings.translate_model
         if self._translator is None or (self._translator_model and self._translator_model != model):
-            from kb.registry import default_cache_dir
+            from kb.core.model_registry import default_cache_dir
 
             same = self.settings.generator == "local" and model == self.settings.generator_model
             generator = (
@@ -422,7 +423,7 @@ class KnowledgeBase:
     @property
     def generator(self) -> Generator:
         if self._generator is None:
-            from kb.registry import default_cache_dir
+            from kb.core.model_registry import default_cache_dir
 
             self._generator = make_generator(
                 self.settings.generator,
@@ -521,40 +522,6 @@ class KnowledgeBase:
         """
         return decide(question, self.search(question, k, filters), self.generator, options, bias=bias)
 
-    # -- LangChain adapters (kb.langchain_adapters, imported on call so that medkb runs without LangChain) ---------
-
-    def as_langchain_retriever(
-        self, k: int | None = None, filters: Mapping[str, Any] | None = None, mode: str | None = None
-    ) -> Any:
-        """A LangChain retriever (`kb.langchain_adapters.MedkbRetriever`) over :meth:`search`: ``k`` hits (default
-        ``settings.top_k``) passing ``filters``, by ``mode``, as LangChain documents carrying medkb's provenance.
-        Needs the ``langchain`` extra (``pip install 'medkb[langchain]'``); raises MedkbError naming it otherwise.
-
-        Example::
-
-            retriever = kb.as_langchain_retriever(k=4, filters={"published_from": "2019"})
-            docs = retriever.invoke("Does metformin cause lactic acidosis?")
-            docs[0].metadata["doc_id"], docs[0].metadata["start"], docs[0].metadata["end"]
-        """
-        from kb.langchain_adapters import MedkbRetriever
-
-        return MedkbRetriever(kb=self, k=k, filters=filters, mode=mode)
-
-    def as_langchain_vectorstore(self) -> Any:
-        """A LangChain vector store (`kb.langchain_adapters.MedkbVectorStore`) over this knowledge base: searches
-        through :meth:`search`, ``add_texts`` through :meth:`ingest`. Needs the ``langchain`` extra
-        (``pip install 'medkb[langchain]'``); raises MedkbError naming it otherwise.
-
-        Example::
-
-            store = kb.as_langchain_vectorstore()
-            store.add_texts(["Metformin is contraindicated below eGFR 30."], [{"title": "Metformin"}])
-            store.similarity_search_with_score("metformin kidney", k=3, filter={"title": "Metformin"})
-        """
-        from kb.langchain_adapters import MedkbVectorStore
-
-        return MedkbVectorStore(self)
-
     # -- maintenance ---------------------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -575,8 +542,8 @@ class KnowledgeBase:
         }
 
     def chunk_vectors(self) -> tuple[list[Hit], np.ndarray]:
-        """Every chunk (as a :class:`~kb.types.Hit` with score 0, in storage order) and its stored embedding, one row
-        per chunk: for maps and analyses of a knowledge base (``notebooks/02_explore.ipynb``). Holds them all in
+        """Every chunk (as a :class:`~kb.core.types.Hit` with score 0, in storage order) and its stored embedding, one
+        row per chunk: for maps and analyses of a knowledge base (``notebooks/02_explore.ipynb``). Holds them all in
         memory.
 
         Example::

@@ -3,13 +3,14 @@
 medkb's own data model stays the source of truth; these classes translate it. Each hit becomes a LangChain
 ``Document`` whose ``page_content`` is the chunk text and whose metadata is medkb's provenance (chunk and document
 ids, title, source, section, character span, identifiers, scores, rank), so a chain built on them can still cite
-the exact words. LangChain types stay in this module; ``KnowledgeBase.as_langchain_retriever`` and
-``as_langchain_vectorstore`` import it only when called, and importing it without langchain-core raises
-:class:`LangChainNotInstalled` naming the ``langchain`` extra.
+the exact words. LangChain types stay in this module, which sits above the facade (it takes a `KnowledgeBase`);
+importing it without langchain-core raises :class:`LangChainNotInstalled` naming the ``langchain`` extra.
 
 Example::
 
-    retriever = kb.as_langchain_retriever(k=4, filters={"source": "pubmed"})
+    from kb.langchain_adapters import MedkbRetriever, MedkbVectorStore
+
+    retriever = MedkbRetriever(kb=kb, k=4, filters={"source": "pubmed"})
     for doc in retriever.invoke("Does metformin cause lactic acidosis?"):
         print(doc.metadata["title"], doc.metadata["start"], doc.metadata["end"])
 """
@@ -23,12 +24,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kb.errors import MedkbError
-from kb.filters import Filters
+from kb.core.errors import MedkbError
+from kb.core.filters import Filters
+from kb.core.protocols import Embedder
+from kb.core.settings import Settings
+from kb.core.types import Document, Hit, content_hash
 from kb.knowledge_base import FilterSpec, KnowledgeBase
-from kb.protocols import Embedder
-from kb.settings import Settings
-from kb.types import Document, Hit, content_hash
 
 #: The extra that installs what this module needs.
 EXTRA = "langchain"
@@ -123,7 +124,7 @@ class MedkbVectorStore(VectorStore):
 
     Example::
 
-        store = kb.as_langchain_vectorstore()
+        store = MedkbVectorStore(kb)
         store.add_texts(["Metformin is contraindicated below eGFR 30."], [{"title": "Metformin"}])
         for doc, score in store.similarity_search_with_score("metformin kidney", k=3):
             print(score, doc.metadata["title"])

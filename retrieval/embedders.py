@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from kb.errors import MedkbError
-from kb.protocols import Embedder
+from kb.core.errors import MedkbError
+from kb.core.protocols import Embedder
 from retrieval.usem_embedder import NAME as USEM_NAME
 from retrieval.usem_embedder import UsemEmbedder
 
@@ -43,7 +43,7 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            from kb.registry import resolve_model
+            from kb.core.model_registry import resolve_model
 
             path = resolve_model(self.name)
             log.info("loading embedder %s from %s", self.name, path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from kb.types import Hit
+from kb.core.types import Hit
 
 #: The share of the ``k`` places that passages found only through the patient's terms may take (at least one).
 EXPANSION_SHARE = 1 / 3

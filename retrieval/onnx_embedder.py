@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from kb.errors import MedkbError, ModelNotAvailable
-from kb.registry import file_sha256
+from kb.core.errors import MedkbError, ModelNotAvailable
+from kb.core.model_registry import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class OnnxEmbedder:
             raise MedkbError(f"batch_size must be a positive integer, got {batch_size!r}")
         if threads is not None and threads < 1:
             raise MedkbError(f"threads must be a positive integer or None, got {threads!r}")
-        from kb.registry import get_spec
+        from kb.core.model_registry import get_spec
 
         try:
             self.name = get_spec(model).name
@@ -140,7 +140,7 @@ class OnnxEmbedder:
 
     def _load(self) -> _Runtime:
         if self._runtime is None:
-            from kb.registry import default_cache_dir, resolve_model
+            from kb.core.model_registry import default_cache_dir, resolve_model
 
             model_dir = resolve_model(self._model, cache_dir=self._cache_dir)
             source = _read_source(model_dir)

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from kb.errors import MedkbError
-from kb.types import Hit
+from kb.core.errors import MedkbError
+from kb.core.types import Hit
 from retrieval.training.pairs import passage
 
 log = logging.getLogger(__name__)

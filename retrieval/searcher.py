@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kb.filters import Filters
-from kb.lexical import is_chinese
-from kb.protocols import Embedder
-from kb.settings import Settings
+from kb.core.filters import Filters
+from kb.core.lexical import is_chinese
+from kb.core.protocols import Embedder
+from kb.core.settings import Settings
+from kb.core.types import Hit
 from kb.storage import Storage
-from kb.store import XVECTOR_TABLE
-from kb.types import Hit
+from kb.storage.store import XVECTOR_TABLE
 from retrieval.fusion import maximal_marginal_relevance, query_weights, reciprocal_rank_fusion, score_fusion
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,8 @@ _LOAD_LOCK = threading.Lock()
 def _model(threads: int) -> Any:
     """The loaded encoder, shared by every embedder in the process: the weights (~70 MB) are read-only, and loading
     them takes about a second."""
-    from kb.errors import ModelNotAvailable
-    from kb.registry import resolve_model
+    from kb.core.errors import ModelNotAvailable
+    from kb.core.model_registry import resolve_model
 
     resolve_model(NAME)  # raises ModelNotAvailable naming the package when it is not installed
     try:
@@ -50,7 +50,7 @@ def _model(threads: int) -> Any:
 
 
 class UsemEmbedder:
-    """The multilingual USE v3 encoder behind the :class:`~kb.protocols.Embedder` protocol.
+    """The multilingual USE v3 encoder behind the :class:`~kb.core.protocols.Embedder` protocol.
 
     Construction is free; the weights load on the first call and are shared across instances. Queries and
     passages are encoded alike (the model has no separate query encoder). Texts go through in batches of

@@ -10,8 +10,8 @@ from typing import Any
 
 from ingest.deid.names import find_names
 from ingest.deid.patterns import find_structured
-from kb.errors import MedkbError
-from kb.types import Document
+from kb.core.errors import MedkbError
+from kb.core.types import Document
 
 #: Identifier kinds, most trusted first: where two candidates overlap, the earlier kind wins.
 KINDS: tuple[str, ...] = (

@@ -29,7 +29,7 @@ from ingest.readers.jsonl import JsonlReader
 from ingest.readers.markdown import MarkdownReader
 from ingest.readers.pdf import PdfReader
 from ingest.readers.text import TextReader
-from kb.errors import ReaderError
+from kb.core.errors import ReaderError
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",

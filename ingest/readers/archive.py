@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from ingest.readers.base import Deletion, Reader, ReadItem, RecordError, format_limit, format_size
-from kb.errors import ReaderError
+from kb.core.errors import ReaderError
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ingest.readers.base import RecordError
 from ingest.readers.jsonl import iter_json_objects
-from kb.types import Document, Section
+from kb.core.types import Document, Section
 
 logger = logging.getLogger(__name__)
 

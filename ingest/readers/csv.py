@@ -28,8 +28,8 @@ from ingest.readers.base import (
     iter_lines,
     open_lines,
 )
-from kb.errors import ReaderError
-from kb.types import Document, Section
+from kb.core.errors import ReaderError
+from kb.core.types import Document, Section
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from ingest.readers.base import (
     read_bytes,
 )
 from ingest.readers.markdown import find_sections, first_h1
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 
 logger = logging.getLogger(__name__)
 

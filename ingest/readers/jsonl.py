@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.readers.base import RecordError, iter_lines, open_lines
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.readers.base import RecordError, encoding_metadata, read_text_file
-from kb.errors import ReaderError
-from kb.types import Document, Section
+from kb.core.errors import ReaderError
+from kb.core.types import Document, Section
 
 logger = logging.getLogger(__name__)
 

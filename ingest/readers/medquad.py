@@ -20,8 +20,8 @@ from typing import Any
 
 from ingest.readers.base import ReadItem
 from ingest.readers.xmlsafe import drop_empty, flatten, iter_elements, root_tag
-from kb.errors import ReaderError
-from kb.types import Document, Section
+from kb.core.errors import ReaderError
+from kb.core.types import Document, Section
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.readers.base import RecordError, first_line, read_bytes
-from kb.errors import ReaderError
-from kb.types import Document, Section
+from kb.core.errors import ReaderError
+from kb.core.types import Document, Section
 
 if TYPE_CHECKING:
     import pypdf

@@ -26,8 +26,8 @@ from typing import Any
 from ingest.readers.base import TITLE_MAX_CHARS, ReadItem, RecordError
 from ingest.readers.loinc import SECTION_NAMES, UNCLASSIFIED, section_name
 from ingest.readers.xmlsafe import assemble, drop_empty, flatten, iter_elements, local_name, root_tag, unique
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.readers.base import RecordError, encoding_metadata, first_line, read_text_file
-from kb.types import Document
+from kb.core.types import Document
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from ingest.readers.medquad import MedquadXmlReader
 from ingest.readers.pubmed import PubmedReader
 from ingest.readers.spl import SplReader
 from ingest.readers.xmlsafe import EXPECTED_ROOTS, root_tag
-from kb.errors import ReaderError
+from kb.core.errors import ReaderError
 
 logger = logging.getLogger(__name__)
 

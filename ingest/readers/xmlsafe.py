@@ -26,8 +26,8 @@ from typing import IO, Any
 from lxml import etree  # type: ignore[import-untyped]
 
 from ingest.readers.base import UTF8_BOM
-from kb.errors import ReaderError
-from kb.types import Section
+from kb.core.errors import ReaderError
+from kb.core.types import Section
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from kb.errors import MedkbError
+from kb.core.errors import MedkbError
 
 log = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.errors import MedkbError
-from kb.protocols import Embedder
+from kb.core.errors import MedkbError
+from kb.core.protocols import Embedder
 from kb.storage import Storage
-from kb.store import DB_NAME
+from kb.storage.store import DB_NAME
 
 log = logging.getLogger(__name__)
 

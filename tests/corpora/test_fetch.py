@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from corpora import fetch as fetch_module
+from corpora.catalog import REGISTRY_ENV, CorpusEntry, CorpusError, get_corpus, load_registry
 from corpora.cli import add_corpus_parser, run_corpus
-from corpora.fetch import STATE_FILE, USER_AGENT, fetch, listing_names, parse_sidecar
-from corpora.registry import REGISTRY_ENV, CorpusEntry, CorpusError, get_corpus, load_registry
+from corpora.fetch import USER_AGENT, fetch, listing_names, parse_sidecar
+from corpora.fetch_state import STATE_FILE
 
 
 @dataclass

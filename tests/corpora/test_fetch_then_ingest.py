@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from corpora.registry import REGISTRY_ENV
+from corpora.catalog import REGISTRY_ENV
 from kb import KnowledgeBase, Settings
 from kb.cli import main
 

@@ -17,7 +17,7 @@ import pytest
 
 from generation.verify import SUPPORT_THRESHOLD
 from kb import KnowledgeBase, PatientContext
-from kb.types import Answer
+from kb.core.types import Answer
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from generation.base import Messages, accepts_max_time
 from generation.budget import Budget
 from generation.compose import Checking, compose_answer
 from generation.entailment import answer_messages, support_messages
-from kb.types import Hit
+from kb.core.types import Hit
 
 KIDNEY_TESTS = "Tests for kidney disease include urine tests for albumin and blood tests for eGFR."
 HBP = "High blood pressure is diagnosed when readings are 140/90 or higher on two or more visits."
@@ -159,8 +159,8 @@ def test_a_looping_uncited_chinese_draft_is_bounded_by_the_budget() -> None:
 
 
 def test_the_local_generator_takes_its_thread_count() -> None:
-    from generation.base import make_generator
-    from kb.settings import Settings
+    from generation.backends import make_generator
+    from kb.core.settings import Settings
 
     assert make_generator("local", model="x", threads=1)._threads == 1  # type: ignore[attr-defined]
     assert make_generator("local", model="x")._threads is None  # type: ignore[attr-defined]  # torch: one per core

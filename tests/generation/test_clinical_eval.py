@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from generation.evaluation import clinical
-from generation.evaluation.clinical import ClinicalQuestion, score_text
-from generation.evaluation.entailment_eval import document_texts
-from retrieval.evaluation.datasets import EvalError, data_dir
-from retrieval.evaluation.weights import half
+from kb.evaluation import clinical
+from kb.evaluation.clinical import ClinicalQuestion, score_text
+from kb.evaluation.datasets import EvalError, data_dir
+from kb.evaluation.entailment_eval import document_texts
+from kb.evaluation.splits import half
 
 DATA = data_dir()
 HAVE_DATA = (DATA / "medquad" / "corpus.jsonl").exists() and (DATA / "dailymed_spl").exists()
@@ -148,7 +148,7 @@ class _FakeKb:
         self.asked: list[str] = []
 
     def ask(self, question: str, **_: object) -> object:
-        from kb.types import Answer, Citation
+        from kb.core.types import Answer, Citation
 
         self.asked.append(question)
         citation = Citation(1, "c", "d", "High Blood Pressure", "", 0, 10, "140/90", source="medquad:hbp")
@@ -169,8 +169,8 @@ def test_rows_are_written_as_answered_and_a_rerun_asks_only_the_rest(tmp_path: P
 
 
 def test_settings_overrides_are_read_as_their_type() -> None:
-    from generation.evaluation.cli import with_overrides
-    from kb.settings import Settings
+    from kb.core.settings import Settings
+    from kb.evaluation.answer_cli import with_overrides
 
     settings = with_overrides(Settings(), ["subject_match=false", "answer_budget_s=30", "top_k=3"])
     assert (settings.subject_match, settings.answer_budget_s, settings.top_k) == (False, 30.0, 3)
@@ -181,7 +181,7 @@ def test_settings_overrides_are_read_as_their_type() -> None:
 
 
 def test_entailment_figures_fit_on_half_a_and_report_half_b() -> None:
-    from generation.evaluation.entailment_eval import Pair, _figures
+    from kb.evaluation.entailment_eval import Pair, _figures
 
     ids = [str(n) for n in range(40)]
     rows = [

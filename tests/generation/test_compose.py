@@ -5,7 +5,7 @@ import pytest
 from generation.base import EchoGenerator
 from generation.compose import compose_answer, resolve_citations
 from generation.prompts import build_messages, classify_task
-from kb.types import Hit
+from kb.core.types import Hit
 
 
 def _hits(n: int, score: float = 0.8) -> list[Hit]:

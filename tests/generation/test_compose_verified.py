@@ -14,8 +14,8 @@ from generation.compose import Checking, compose_answer, drug_warnings
 from generation.grounding import split_sentences
 from generation.prompts import STRICTER
 from generation.verify import SUPPORT_THRESHOLD, strip_markers
-from kb.drugs import DrugLabel
-from kb.types import Answer, Hit, PatientContext
+from kb.core.drugs import DrugLabel
+from kb.core.types import Answer, Hit, PatientContext
 from retrieval.embedders import HashingEmbedder
 
 METFORMIN = "Metformin is contraindicated when eGFR is below 30 mL/min/1.73 m2. Start at 500 mg once daily with meals."

@@ -9,8 +9,8 @@ import pytest
 
 from generation.base import EchoGenerator, Messages
 from generation.decide import YES_NO_MAYBE, choose_label, decide, decision_messages, fit_bias, macro_f1
-from kb.errors import MedkbError
-from kb.types import Hit
+from kb.core.errors import MedkbError
+from kb.core.types import Hit
 
 
 def _hit(text: str) -> Hit:
@@ -90,7 +90,7 @@ def test_macro_f1_counts_every_option() -> None:
 
 def test_the_knowledge_base_decides_from_its_own_passages(tmp_path: Path) -> None:
     from kb import KnowledgeBase, Settings
-    from kb.types import Document
+    from kb.core.types import Document
 
     kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing"))
     kb.ingest([Document(text="Aspirin reduced the risk of stroke by 20% in adults.", title="Aspirin", source="t:1")])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generation.evaluation.decide_variants import main, probe, score, shots
-from generation.evaluation.qa import ClosedItem, half
+from experiments.decide_variants import main, probe, score, shots
+from kb.evaluation.qa import ClosedItem, half
 
 QIDS = [str(n) for n in range(40)]
 GRID = tuple(float(x) for x in range(-4, 5))  # coarser than the default, for speed

@@ -10,7 +10,7 @@ import pytest
 
 from generation.safety import TABLE_SOURCE, DrugWarning, check_drugs, find_drugs, lookup_names
 from kb import KnowledgeBase, Settings
-from kb.types import PatientContext
+from kb.core.types import PatientContext
 
 SPL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fda_drug_labels" / "spl"
 needs_labels = pytest.mark.skipif(not SPL.is_dir(), reason="shared SPL fixtures not present")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from generation.grounding import extract_answer, ground, is_refusal, split_sentences
-from kb.types import Hit
+from kb.core.types import Hit
 
 
 def _hit(text: str, title: str = "Metformin", section: str = "Contraindications") -> Hit:
@@ -53,7 +53,7 @@ def test_refusals() -> None:
 
 
 def test_the_extract_quotes_the_passages_that_hold_the_question_words() -> None:
-    from kb.registry import DEFAULT_EMBEDDER
+    from kb.core.model_registry import DEFAULT_EMBEDDER
     from retrieval.embedders import make_embedder
 
     passages = [

@@ -16,7 +16,7 @@ from generation.injection import echoes, is_instruction, quote, without_instruct
 from generation.prompts import build_messages, instructions, system_prompt
 from generation.verify import SUPPORT_THRESHOLD
 from kb import KnowledgeBase, Settings
-from kb.types import TASKS, Answer, Hit
+from kb.core.types import TASKS, Answer, Hit
 from retrieval.embedders import HashingEmbedder
 
 HIJACK_EN = (

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from generation.base import make_generator
+from generation.backends import make_generator
 from generation.openai import OpenAICompatibleGenerator
-from kb.errors import GenerationError
+from kb.core.errors import GenerationError
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -11,8 +11,8 @@ import pytest
 from generation.base import EchoGenerator
 from generation.prompts import build_messages, patient_line
 from kb import KnowledgeBase, Settings
-from kb.errors import MedkbError
-from kb.types import Hit, PatientContext
+from kb.core.errors import MedkbError
+from kb.core.types import Hit, PatientContext
 from retrieval.expansion import expanded_query, merge_expanded
 
 FAKE = Settings(embedder="hashing", cross_lingual_embedder="")

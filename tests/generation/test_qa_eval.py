@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from generation.evaluation import qa
 from kb.cli import _parser
+from kb.evaluation import qa
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -26,7 +26,7 @@ def test_precision_and_recall() -> None:
 
 
 def test_removed_is_a_fixed_half_independent_of_the_calibration_half() -> None:
-    from retrieval.evaluation.weights import half
+    from kb.evaluation.splits import half
 
     ids = [str(n) for n in range(2000)]
     gone = [i for i in ids if qa.removed(i)]
@@ -82,7 +82,7 @@ def test_the_cli_parses_eval_qa() -> None:
 def test_evaluate_answers_counts_what_the_judge_accepts(tmp_path: Path) -> None:
     from generation.base import EchoGenerator
     from kb import KnowledgeBase, Settings
-    from kb.types import Document
+    from kb.core.types import Document
 
     settings = Settings(embedder="hashing", cross_lingual_embedder="", min_score=0.0)
     kb = KnowledgeBase.create(tmp_path / "kb", settings, generator=EchoGenerator())
@@ -103,7 +103,7 @@ def test_evaluate_answers_counts_what_the_judge_accepts(tmp_path: Path) -> None:
 
 def test_evaluate_quote_threshold_scores_each_question_with_and_without_its_answer(tmp_path: Path) -> None:
     from kb import KnowledgeBase, Settings
-    from kb.types import Document
+    from kb.core.types import Document
 
     settings = Settings(embedder="hashing", cross_lingual_embedder="", quote_score=0.5)
     kb = KnowledgeBase.create(tmp_path / "kb", settings)

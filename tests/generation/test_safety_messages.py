@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from generation.safety import check_drugs
-from kb.drugs import DrugLabel, LabelSection
-from kb.types import PatientContext
+from kb.core.drugs import DrugLabel, LabelSection
+from kb.core.types import PatientContext
 
 INTERACTIONS = "7 DRUG INTERACTIONS\nClarithromycin raises atorvastatin exposure. Avoid gemfibrozil."
 CONTRAINDICATIONS = "4 CONTRAINDICATIONS\nHypersensitivity to atorvastatin or any component of LIPITOR."

@@ -9,7 +9,7 @@ import pytest
 from generation.base import EchoGenerator
 from generation.compose import Checking, compose_answer
 from generation.subject import named_drugs, on_subject, question_words, subject_score, unknown_chinese_drugs, words
-from kb.types import Hit
+from kb.core.types import Hit
 
 
 def _hit(n: int, title: str, text: str = "Some text about it.", **metadata: Any) -> Hit:

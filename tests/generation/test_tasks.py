@@ -8,7 +8,7 @@ import pytest
 import generation.prompts
 from generation.prompts import REFUSAL, STRUCTURE, build_messages, system_prompt
 from generation.tasks import classify_task, question_language
-from kb.types import TASKS, Hit
+from kb.core.types import TASKS, Hit
 
 ENGLISH = [
     ("What are the contraindications of metformin?", "drug"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from generation.base import Messages
 from generation.translate import EXAMPLES, GeneratorTranslator, translation_messages
-from kb.protocols import QuestionTranslator
+from kb.core.protocols import QuestionTranslator
 
 
 class _Replies:

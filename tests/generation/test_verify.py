@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from generation.verify import apply, cited_numbers, support, verify_answer
-from kb.errors import MedkbError
-from kb.registry import DEFAULT_EMBEDDER
-from kb.types import Hit
+from kb.core.errors import MedkbError
+from kb.core.model_registry import DEFAULT_EMBEDDER
+from kb.core.types import Hit
 from retrieval.embedders import HashingEmbedder, make_embedder
 
 METFORMIN = "Metformin is contraindicated when eGFR is below 30 mL/min/1.73 m2. Start at 850 mg once daily with meals."

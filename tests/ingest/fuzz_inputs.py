@@ -20,7 +20,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from ingest.readers import Reader, reader_for, reader_named
-from retrieval.evaluation.datasets import data_dir
+from kb.evaluation.datasets import data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = data_dir()  # $MEDKB_DATA_DIR; targets use what of it exists

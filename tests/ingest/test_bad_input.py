@@ -17,8 +17,8 @@ import pytest
 
 import ingest.readers.archive as archive_module
 from ingest.readers import RecordError, read_path
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 
 GIB = 2**30
 NOT_NUL = b"x" * (70 * 2**10)  # more than the 64 KiB sniffed for NUL bytes, so the sparse hole after it passes

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 
 from ingest.chunking import Chunker
-from kb.types import Document, Section
+from kb.core.types import Document, Section
 
 
 def _words(text: str) -> int:

@@ -18,8 +18,8 @@ from ingest.readers import Deletion, RecordError, read_path, reader_named
 from ingest.readers.archive import DAILYMED, PMC_OA, ArchiveReader
 from ingest.readers.corpus_jsonl import MEDQUAD, PUBMEDQA, SCIFACT
 from ingest.readers.csv import CsvMapping, CsvReader
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data directory")

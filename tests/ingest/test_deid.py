@@ -14,7 +14,7 @@ import pytest
 
 from ingest.deid import KINDS, DeidentificationError, Deidentifier, PhiSpan, deidentify_document
 from ingest.deid.evaluate import score
-from kb.types import Document, Section
+from kb.core.types import Document, Section
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "deid"

@@ -21,8 +21,8 @@ from ingest.chunking import Chunker
 from ingest.distributed import DASK_EXTRA, DaskIngestor, EmbedderRecipe, connect
 from ingest.pipeline import IngestAborted
 from kb import KnowledgeBase, Settings
-from kb.errors import MedkbError
-from kb.store import XVECTOR_TABLE
+from kb.core.errors import MedkbError
+from kb.storage.store import XVECTOR_TABLE
 from retrieval.embedders import make_embedder
 
 ROOT = Path(__file__).resolve().parents[2]

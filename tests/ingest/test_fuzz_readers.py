@@ -36,7 +36,7 @@ from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor
 from ingest.readers import Deletion, ReadItem, RecordError
 from kb import Document, KnowledgeBase, Settings
-from kb.errors import ReaderError
+from kb.core.errors import ReaderError
 from tests.ingest.fuzz_inputs import TARGETS, Target, draw_input
 
 EXAMPLES = int(os.environ.get("MEDKB_FUZZ_EXAMPLES", "30"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ingest.readers import RecordError, reader_for, reader_named
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 from tests.ingest.fuzz_inputs import JATS, PUBMED, SPL
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from ingest.readers import Deletion, ReadItem, register_reader
 from kb import Document, KnowledgeBase, Settings
-from kb.store import SCHEMA_VERSION
-from kb.vectors import SHARD_SIZE, VECTOR_DIR
+from kb.storage.faiss_index import SHARD_SIZE, VECTOR_DIR
+from kb.storage.store import SCHEMA_VERSION
 from retrieval.embedders import HashingEmbedder
 
 FAKE = Settings(embedder="hashing")
@@ -161,7 +161,7 @@ def test_check_reports_a_stale_shard_and_opening_repairs_it(tmp_path: Path, docs
 
 
 def test_many_chunks_span_shards_and_search_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.vectors as vectors
+    import kb.storage.faiss_index as vectors
 
     monkeypatch.setattr(vectors, "SHARD_SIZE", 16)
     docs = [Document(text=f"the note {i} mentions term{i}.", source=f"mem#{i}") for i in range(100)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest.chunking import MAX_DOCUMENT_CHARS, WINDOW_CHARS, Chunker
 from kb import KnowledgeBase, Settings
-from kb.types import Document
+from kb.core.types import Document
 
 FAKE = Settings(embedder="hashing", cross_lingual_embedder="")
 

@@ -19,8 +19,8 @@ from ingest.readers.pubmed import PubmedReader
 from ingest.readers.spl import SplReader
 from ingest.readers.xml import XmlReader
 from ingest.readers.xmlsafe import iter_elements
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ENTREZ = SHARED_DATA / "pubmed_xml" / "biopython" / "Entrez"

@@ -11,8 +11,8 @@ import pytest
 import ingest.readers as readers
 from ingest.readers import RecordError, iter_files, load_reader, read_path, register_reader
 from ingest.readers.text import TextReader
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 from tests.ingest.fuzz_inputs import make_pdf
 
 

@@ -14,8 +14,8 @@ from ingest.readers import read_path
 from ingest.readers.base import ReadItem
 from ingest.readers.xml import XmlReader
 from ingest.readers.xmlsafe import root_tag
-from kb.errors import ReaderError
-from kb.types import Document
+from kb.core.errors import ReaderError
+from kb.core.types import Document
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PUBMED1 = SHARED_DATA / "pubmed_xml" / "biopython" / "Entrez" / "pubmed1.xml"

@@ -165,7 +165,7 @@ def test_a_bad_patient_flag_is_a_one_line_error(
 
 def test_label_warnings_show_where_they_come_from() -> None:
     from kb.cli import render_drug_warnings
-    from kb.types import DrugWarning
+    from kb.core.types import DrugWarning
 
     label = DrugWarning(
         "atorvastatin",

@@ -19,11 +19,11 @@ import pytest
 
 from kb import Document, KnowledgeBase, Settings
 from kb.cli import main
-from kb.errors import MedkbError, SettingsMismatch
-from kb.protocols import Embedder
-from kb.store import SCHEMA_VERSION, XVECTOR_TABLE, NewDocument
-from kb.types import Hit
-from kb.vectors import CROSS_LINGUAL_DIR
+from kb.core.errors import MedkbError, SettingsMismatch
+from kb.core.protocols import Embedder
+from kb.core.types import Hit
+from kb.storage.faiss_index import CROSS_LINGUAL_DIR
+from kb.storage.store import SCHEMA_VERSION, XVECTOR_TABLE, NewDocument
 from retrieval.embedders import HashingEmbedder, make_embedder
 from retrieval.usem_embedder import DIM, UsemEmbedder
 
@@ -117,7 +117,7 @@ def test_an_english_question_finds_the_chinese_passage(bilingual_kb: KnowledgeBa
 
 
 def test_cross_lingual_search_honours_filters(bilingual_kb: KnowledgeBase) -> None:
-    from kb.filters import Filters
+    from kb.core.filters import Filters
 
     assert bilingual_kb.cross_embedder is not None
     query = bilingual_kb.cross_embedder.embed_query("二甲双胍在肾功能不全时可以使用吗？")

@@ -11,8 +11,8 @@ import pytest
 
 from ingest.readers.spl import SplReader
 from kb import Document, KnowledgeBase, Settings
-from kb.drugs import DrugLabel, drug_label_from_document
-from kb.store import SCHEMA_VERSION
+from kb.core.drugs import DrugLabel, drug_label_from_document
+from kb.storage.store import SCHEMA_VERSION
 
 SPL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fda_drug_labels" / "spl"
 FAST = Settings(embedder="hashing", cross_lingual_embedder="")

@@ -9,11 +9,11 @@ import pytest
 
 from generation.base import EchoGenerator
 from kb import Document, KnowledgeBase, Settings
-from kb.errors import InvalidFilter, KnowledgeBaseExists, KnowledgeBaseNotFound, SettingsMismatch
-from kb.filters import Filters
-from kb.lexical import match_expression
-from kb.store import SCHEMA_VERSION
-from kb.vectors import VECTOR_DIR
+from kb.core.errors import InvalidFilter, KnowledgeBaseExists, KnowledgeBaseNotFound, SettingsMismatch
+from kb.core.filters import Filters
+from kb.core.lexical import match_expression
+from kb.storage.faiss_index import VECTOR_DIR
+from kb.storage.store import SCHEMA_VERSION
 
 FAKE = Settings(embedder="hashing")
 
@@ -174,7 +174,7 @@ def test_filtered_bm25_by_prefix_or_by_full_scan_is_the_joined_query(
 ) -> None:
     """Filtered lexical search reads an unfiltered BM25 prefix when the filter passes many chunks, and every match
     otherwise; both answers are the one the filter joined into the FTS5 query gives."""
-    from kb import store as store_module
+    from kb.storage import store as store_module
 
     docs = [
         Document(

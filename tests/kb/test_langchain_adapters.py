@@ -3,6 +3,7 @@ the vector store's search and additions, and an LCEL chain whose prompt must car
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ def kb(tmp_path: Path, docs_dir: Path) -> Iterator[KnowledgeBase]:
 
 
 def test_retriever_returns_documents_with_provenance(kb: KnowledgeBase) -> None:
-    retriever = kb.as_langchain_retriever(k=2, mode="lexical")
+    retriever = MedkbRetriever(kb=kb, k=2, mode="lexical")
     assert isinstance(retriever, MedkbRetriever)
     docs = retriever.invoke("penicillin allergy amoxicillin")
     hits = kb.search("penicillin allergy amoxicillin", 2, mode="lexical")
@@ -59,20 +60,20 @@ def test_retriever_returns_documents_with_provenance(kb: KnowledgeBase) -> None:
 
 def test_retriever_respects_k_filters_and_mode(kb: KnowledgeBase) -> None:
     query = "risk of bleeding, allergy or acidosis"
-    assert len(kb.as_langchain_retriever(k=1).invoke(query)) == 1
-    assert len(kb.as_langchain_retriever(k=3).invoke(query)) == 3
-    default = kb.as_langchain_retriever().invoke(query)
+    assert len(MedkbRetriever(kb=kb, k=1).invoke(query)) == 1
+    assert len(MedkbRetriever(kb=kb, k=3).invoke(query)) == 3
+    default = MedkbRetriever(kb=kb).invoke(query)
     assert len(default) == min(kb.settings.top_k, kb.stats()["chunks"])
-    filtered = kb.as_langchain_retriever(k=5, filters={"source": "pubmed", "published_from": "2015"}).invoke(query)
+    filtered = MedkbRetriever(kb=kb, k=5, filters={"source": "pubmed", "published_from": "2015"}).invoke(query)
     assert [d.metadata["title"] for d in filtered] == ["Amoxicillin allergy"]
-    dense = kb.as_langchain_retriever(k=2, mode="dense").invoke(query)
+    dense = MedkbRetriever(kb=kb, k=2, mode="dense").invoke(query)
     assert all(set(d.metadata["scores"]) == {"dense"} for d in dense)
     with pytest.raises(ValueError):  # pydantic validates the mode when the retriever is made
-        kb.as_langchain_retriever(mode="semantic")
+        MedkbRetriever(kb=kb, mode="semantic")
 
 
 def test_vector_store_search_with_score_and_filter(kb: KnowledgeBase) -> None:
-    store = kb.as_langchain_vectorstore()
+    store = MedkbVectorStore(kb)
     assert isinstance(store, MedkbVectorStore)
     scored = store.similarity_search_with_score("warfarin ibuprofen bleeding", k=2, mode="dense")
     assert len(scored) == 2
@@ -88,7 +89,7 @@ def test_vector_store_search_with_score_and_filter(kb: KnowledgeBase) -> None:
 
 
 def test_vector_store_by_vector_matches_dense_search(kb: KnowledgeBase) -> None:
-    store = kb.as_langchain_vectorstore()
+    store = MedkbVectorStore(kb)
     query = "spirometry airflow limitation"
     vector = store.embeddings.embed_query(query)
     assert isinstance(vector, list) and all(isinstance(x, float) for x in vector) and len(vector) == kb.embedder.dim
@@ -99,7 +100,7 @@ def test_vector_store_by_vector_matches_dense_search(kb: KnowledgeBase) -> None:
 
 
 def test_add_texts_then_found_and_readable(kb: KnowledgeBase) -> None:
-    store = kb.as_langchain_vectorstore()
+    store = MedkbVectorStore(kb)
     text = "Zolbrotinib causes photosensitivity; patients should avoid direct sunlight."
     ids = store.add_texts([text], [{"title": "Zolbrotinib label", "journal": "J Test"}], ids=["note-1"])
     assert len(ids) == 1
@@ -139,7 +140,7 @@ def test_from_texts_creates_a_knowledge_base(tmp_path: Path) -> None:
 
 
 def test_lcel_chain_prompt_carries_the_retrieved_passage(kb: KnowledgeBase) -> None:
-    retriever = kb.as_langchain_retriever(k=1, mode="lexical")
+    retriever = MedkbRetriever(kb=kb, k=1, mode="lexical")
     prompts: list[str] = []
 
     def spy(prompt: PromptValue) -> PromptValue:
@@ -169,10 +170,9 @@ def test_lcel_chain_prompt_carries_the_retrieved_passage(kb: KnowledgeBase) -> N
     assert "When is metformin contraindicated by eGFR?" in seen
 
 
-def test_missing_langchain_names_the_extra(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_langchain_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "langchain_core", None)  # makes `import langchain_core` fail
     monkeypatch.delitem(sys.modules, "kb.langchain_adapters")
-    with pytest.raises(MedkbError, match=r"pip install 'medkb\[langchain\]'"):
-        kb.as_langchain_retriever()
-    with pytest.raises(ImportError, match="langchain-core"):
-        kb.as_langchain_vectorstore()
+    with pytest.raises(MedkbError, match=r"pip install 'medkb\[langchain\]'") as raised:
+        importlib.import_module("kb.langchain_adapters")
+    assert isinstance(raised.value, ImportError) and "langchain-core" in str(raised.value)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kb import Document, KnowledgeBase, Settings
-from kb.lexical import match_expression
-from kb.store import SCHEMA_VERSION
+from kb.core.lexical import match_expression
+from kb.storage.store import SCHEMA_VERSION
 from retrieval.fusion import reciprocal_rank_fusion
 
 FAKE = Settings(embedder="hashing")

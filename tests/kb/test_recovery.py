@@ -12,9 +12,9 @@ import pytest
 
 from kb import KnowledgeBase, Settings
 from kb.cli import EXIT_ERROR, EXIT_FAILURES, main
-from kb.errors import KnowledgeBaseExists, KnowledgeBaseNotFound
-from kb.manifest import MANIFEST
-from kb.vectors import CROSS_LINGUAL_DIR, VECTOR_DIR
+from kb.core.errors import KnowledgeBaseExists, KnowledgeBaseNotFound
+from kb.core.manifest import MANIFEST
+from kb.storage.faiss_index import CROSS_LINGUAL_DIR, VECTOR_DIR
 
 
 def _ingest(kb: Path, *paths: Path, extra: tuple[str, ...] = ()) -> int:

@@ -77,7 +77,7 @@ def test_planted_pickles_in_a_knowledge_base_are_never_loaded(tmp_path: Path) ->
 
 
 def test_model_weights_in_pickle_format_are_refused(tmp_path: Path) -> None:
-    from kb.registry import resolve_model
+    from kb.core.model_registry import resolve_model
     from retrieval.embedders import SentenceTransformerEmbedder
 
     model = tmp_path / "model"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from kb.errors import KnowledgeBaseNotFound, MedkbError, SettingsMismatch
-from kb.manifest import Manifest
-from kb.settings import Settings
+from kb.core.errors import KnowledgeBaseNotFound, MedkbError, SettingsMismatch
+from kb.core.manifest import Manifest
+from kb.core.settings import Settings
 
 
 def test_index_hash_depends_only_on_index_shaping_settings() -> None:

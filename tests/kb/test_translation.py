@@ -11,7 +11,7 @@ import pytest
 
 from generation.base import EchoGenerator
 from kb import Document, KnowledgeBase, Settings
-from kb.types import Hit
+from kb.core.types import Hit
 
 QUESTION = "阿莫西林可以治疗肺炎吗？"
 ENGLISH = "Can amoxicillin treat pneumonia?"

@@ -17,11 +17,11 @@ import pytest
 
 from ingest.chunking import Chunker
 from kb import Document, KnowledgeBase, Settings
-from kb.errors import MedkbError
-from kb.filters import Filters
-from kb.pgvector_index import PgvectorIndex
-from kb.protocols import VectorBackend
-from kb.store import NewDocument
+from kb.core.errors import MedkbError
+from kb.core.filters import Filters
+from kb.core.protocols import VectorBackend
+from kb.storage.pgvector_index import PgvectorIndex
+from kb.storage.store import NewDocument
 
 BACKENDS = ("faiss", "chroma", "pgvector")
 TOPICS = ["metformin", "warfarin", "asthma", "amoxicillin", "statin", "insulin", "heparin", "sepsis"]

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from kb.types import Hit
-from retrieval.evaluation import langchain_baseline
-from retrieval.evaluation.cli import add_eval_parser
-from retrieval.evaluation.datasets import load_beir, load_dataset
-from retrieval.evaluation.metrics import evaluate, per_query
-from retrieval.evaluation.systems import document_ranking
+from kb.core.types import Hit
+from kb.evaluation import langchain_baseline
+from kb.evaluation.datasets import load_beir, load_dataset
+from kb.evaluation.metrics import evaluate, per_query
+from kb.evaluation.retrieval_cli import add_eval_parser
+from kb.evaluation.systems import document_ranking
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -67,8 +67,8 @@ def test_beir_run_json(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_bm25_ranks_the_exact_rare_word_first(beir_dir: Path, tmp_path: Path) -> None:
-    from kb.settings import Settings
-    from retrieval.evaluation.systems import open_kb, run_system
+    from kb.core.settings import Settings
+    from kb.evaluation.systems import open_kb, run_system
 
     dataset = load_beir(beir_dir)
     kb = open_kb(dataset, tmp_path / "cache", Settings(embedder="hashing"), None)
@@ -221,7 +221,7 @@ def test_translate_searches_chinese_questions_as_their_english(
 
 
 def test_a_translation_naming_an_unknown_query_is_refused(beir_dir: Path, tmp_path: Path) -> None:
-    from retrieval.evaluation.datasets import EvalError
+    from kb.evaluation.datasets import EvalError
 
     translated = tmp_path / "zh.jsonl"
     translated.write_text(json.dumps({"id": "q9", "question": "不存在"}) + "\n", encoding="utf-8")

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
+from kb.core.settings import Settings
+from kb.core.types import Document
+from kb.evaluation.datasets import EvalDataset, EvalError, load_beir
+from kb.evaluation.langchain_baseline import WEIGHTS, available, baseline_for, tokenize
+from kb.evaluation.metrics import per_query
+from kb.evaluation.retrieval_cli import add_eval_parser
+from kb.evaluation.systems import document_ranking, open_kb, run_system, search
 from kb.knowledge_base import KnowledgeBase
-from kb.settings import Settings
-from kb.types import Document
-from retrieval.evaluation.cli import add_eval_parser
-from retrieval.evaluation.datasets import EvalDataset, EvalError, load_beir
-from retrieval.evaluation.langchain_baseline import WEIGHTS, available, baseline_for, tokenize
-from retrieval.evaluation.metrics import per_query
-from retrieval.evaluation.systems import document_ranking, open_kb, run_system, search
 from tests.retrieval.test_eval import DOCS, QRELS, QUERIES
 
 needs_langchain = pytest.mark.skipif(not available(), reason="the eval extra (LangChain, rank-bm25) is not installed")

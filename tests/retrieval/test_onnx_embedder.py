@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("onnxruntime", reason="OnnxEmbedder needs onnxruntime")
 pytest.importorskip("onnx", reason="exporting to ONNX needs the onnx package")
 
-from kb.errors import MedkbError  # noqa: E402
-from kb.registry import resolve_model  # noqa: E402
+from kb.core.errors import MedkbError  # noqa: E402
+from kb.core.model_registry import resolve_model  # noqa: E402
 from retrieval.onnx_embedder import OnnxEmbedder  # noqa: E402
 
 TEXTS = [

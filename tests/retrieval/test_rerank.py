@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from kb.types import Hit
+from kb.core.types import Hit
 from retrieval.rerank import CrossEncoderReranker, blend, rerank
 
 
@@ -52,7 +52,7 @@ def test_hits_below_the_candidates_keep_their_place() -> None:
 
 
 def test_rerank_weight_is_chosen_on_half_a_and_reported_on_half_b() -> None:
-    from retrieval.evaluation.rerank_weights import GRID, joint_choice
+    from experiments.rerank_weights import GRID, joint_choice
 
     def row(best: str, top: float) -> dict[str, float]:
         return {f"{w:.1f}": (top if f"{w:.1f}" == best else 0.5) for w in GRID}

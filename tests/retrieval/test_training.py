@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb.errors import MedkbError
+from kb.core.errors import MedkbError
+from kb.core.manifest import Manifest
+from kb.core.settings import Settings
+from kb.core.types import Document
+from kb.evaluation.retrieval_cli import add_eval_parser
 from kb.knowledge_base import KnowledgeBase
-from kb.manifest import Manifest
-from kb.settings import Settings
-from kb.types import Document
-from retrieval.evaluation.cli import add_eval_parser
+from kb.training.run import TrainOptions, train_model
 from retrieval.training import loop
 from retrieval.training.pairs import (
     Corpus,
@@ -27,7 +28,6 @@ from retrieval.training.pairs import (
     read_corpus,
     split_pairs,
 )
-from retrieval.training.run import TrainOptions, train_model
 
 TOPICS = [
     ("Metformin", "Metformin lowers hepatic glucose output in type 2 diabetes"),
@@ -291,7 +291,7 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel
 
-    from kb.registry import resolve_model
+    from kb.core.model_registry import resolve_model
 
     source = resolve_model("all-MiniLM-L6-v2")
     folder = tmp_path_factory.mktemp("tiny-base")
@@ -386,7 +386,7 @@ def test_small_knowledge_base_reports_no_test_figures(
 ) -> None:
     """A knowledge base too small for a test split gets a line saying so, not test figures of 0.000."""
     from kb.cli import main
-    from retrieval.training import cli
+    from kb.training import cli
 
     zeros = dict.fromkeys(("ndcg@10", "mrr@10", "recall@1", "recall@10"), 0.0)
     report = {

@@ -1,0 +1,158 @@
+"""The drug table's data model: what a DailyMed label says about one drug, for the safety checks.
+
+A `DrugLabel` holds the names a drug goes by (brand and generic names, active ingredients) and the label sections a
+warning cites, each with its character span in the stored document's text, so a warning resolves to the exact words.
+It is built from a stored `Document` by :func:`drug_label_from_document`; the store keeps one per label document.
+
+Example::
+
+    label = drug_label_from_document(doc)
+    if label and "Drug Interactions" in label.sections:
+        section = label.sections["Drug Interactions"]
+        assert doc.text[section.start : section.end] == section.text
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kb.core.types import Document
+
+#: The label sections a drug row keeps, as `ingest.readers.spl` names them. The first three are searched for the
+#: patient's other medicines; the warnings sections are kept for the hypersensitivity statements of older labels.
+SAFETY_SECTIONS: tuple[str, ...] = (
+    "Boxed Warning",
+    "Contraindications",
+    "Drug Interactions",
+    "Warnings and Precautions",
+    "Warnings",
+)
+
+# Salt, ester and hydrate words that end an ingredient's name: "atorvastatin calcium trihydrate" is atorvastatin.
+_SALT_WORDS = frozenset(
+    "acetate anhydrous besylate bitartrate bromide calcium chloride citrate dihydrate disodium dipotassium fumarate"
+    " hcl hydrobromide hydrochloride hydrate hyclate magnesium maleate mesylate monohydrate phosphate potassium"
+    " sesquihydrate sodium succinate sulfate sulphate tartrate trihydrate tromethamine".split()
+)
+_MARKS = re.compile(r"[®™©*]")
+
+
+@dataclass(frozen=True)
+class LabelSection:
+    """One section of a label: ``document.text[start:end] == text``."""
+
+    name: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class DrugLabel:
+    """A drug label's names and safety sections (keyed by section name)."""
+
+    doc_id: str
+    source: str
+    title: str
+    names: tuple[str, ...] = ()
+    ingredients: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    sections: Mapping[str, LabelSection] = field(default_factory=dict)
+
+    def lookup_names(self) -> set[str]:
+        """Every lower-case name that finds this label: its names and ingredients, with and without their salts."""
+        return {key for name in (*self.names, *self.ingredients) for key in name_keys(name)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "names": list(self.names),
+            "ingredients": list(self.ingredients),
+            "classes": list(self.classes),
+            "sections": [s.__dict__ for s in self.sections.values()],
+        }
+
+    @classmethod
+    def from_json(cls, doc_id: str, source: str, title: str, data: Mapping[str, Any]) -> DrugLabel:
+        sections = [LabelSection(**s) for s in data.get("sections", [])]
+        return cls(
+            doc_id=doc_id,
+            source=source,
+            title=title,
+            names=tuple(data.get("names", ())),
+            ingredients=tuple(data.get("ingredients", ())),
+            classes=tuple(data.get("classes", ())),
+            sections={s.name: s for s in sections},
+        )
+
+
+def is_drug_label(doc: Document) -> bool:
+    """Whether ``doc`` is a DailyMed drug label (as `ingest.readers.spl` reads one)."""
+    return doc.metadata.get("source_name") == "DailyMed" or doc.source.startswith("dailymed:")
+
+
+def drug_label_from_document(doc: Document) -> DrugLabel | None:
+    """The drug row of a DailyMed label document; None for other documents and for labels that name no drug.
+
+    Names are the products and their generic names (a combination's generic name split at commas and "and"),
+    ingredients the active ingredients and moieties; a section that occurs twice is kept at its first occurrence.
+    """
+    if not is_drug_label(doc):
+        return None
+    meta = doc.metadata
+    names = _unique([*_strings(meta.get("products")), *_split_names(_strings(meta.get("generic_names")))])
+    ingredients = _unique([*_strings(meta.get("active_ingredients")), *_strings(meta.get("active_moieties"))])
+    if not names and not ingredients:
+        return None
+    sections: dict[str, LabelSection] = {}
+    for section in doc.sections:
+        if section.title in SAFETY_SECTIONS and section.title not in sections:
+            text = doc.text[section.start : section.end]
+            sections[section.title] = LabelSection(section.title, text, section.start, section.end)
+    return DrugLabel(
+        doc_id=doc.id,
+        source=doc.source,
+        title=doc.title,
+        names=tuple(names),
+        ingredients=tuple(ingredients),
+        classes=tuple(_unique(_strings(meta.get("pharmacologic_classes")))),
+        sections={name: sections[name] for name in SAFETY_SECTIONS if name in sections},
+    )
+
+
+def name_keys(name: str) -> list[str]:
+    """The lower-case keys a drug name is looked up by: the name, and the name without trailing salt words."""
+    words = _MARKS.sub(" ", name).lower().split()
+    if not words:
+        return []
+    keys = [" ".join(words)]
+    while len(words) > 1 and words[-1] in _SALT_WORDS:
+        words.pop()
+        keys.append(" ".join(words))
+    return keys
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable):
+        return [str(v) for v in value if isinstance(v, str)]
+    return []
+
+
+def _split_names(names: Iterable[str]) -> list[str]:
+    """ "Diphenhydramine HCl, Phenylephrine HCl" as its two names."""
+    return [part for name in names for part in re.split(r",|\band\b", name) if part.strip()]
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        value = " ".join(_MARKS.sub(" ", value).split())
+        if value and value.casefold() not in seen:
+            seen.add(value.casefold())
+            out.append(value)
+    return out
