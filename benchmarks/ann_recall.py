@@ -2,7 +2,7 @@
 
     python benchmarks/ann_recall.py [--kb DIR] [--ef 16 32 64 128 256]
 
-The knowledge base holds the MedQuAD passages and the SciFact abstracts (``../shared/data``), embedded with the
+The knowledge base holds the MedQuAD passages and the SciFact abstracts (``$MEDKB_DATA_DIR``), embedded with the
 default MiniLM embedder; it is built on first use in ``benchmarks/results/ann-kb`` (not committed) and reused.
 Queries are the MedQuAD DEV questions and the SciFact DEV claims, embedded with the same model. For each
 ``efSearch`` the script reports recall@10 (share of the exact top 10 that HNSW returns) and mean query time, and
@@ -26,7 +26,7 @@ from kb.core.offline import use_offline_environment
 use_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set"))  # the evaluation data sets
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -34,7 +34,7 @@ from kb.core.offline import use_offline_environment
 use_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set"))  # the evaluation data sets
 RESULTS = ROOT / "benchmarks" / "results"
 #: (label, vector store, FAISS index type): FAISS exact (the default and the baseline), FAISS HNSW, Chroma, pgvector.
 BACKENDS = (

@@ -7,7 +7,7 @@ The corpus is written to a scratch directory in two parts, giving two scenarios 
 ingest creates the knowledge base from the whole corpus) and ``incremental`` (the knowledge base holds part 1, one of
 whose files has changed since, and the killed ingest is the second one, over the whole corpus: it adds, replaces and
 deletes). Full run: the 40 sample documents (``corpora/sample``) and 160 PubMedQA abstracts
-(``$MEDKB_DATA_DIR/pubmedqa``, default ``../shared/data``) in 44 files, batches of 32 chunks. ``--quick``, the
+(``$MEDKB_DATA_DIR/pubmedqa``) in 44 files, batches of 32 chunks. ``--quick``, the
 CI-sized run of ``tests/e2e/test_crash_matrix.py``: 14 sample documents, batches of 8 chunks, the kill points in
 `QUICK`. Default settings both: MiniLM plus the cross-lingual USEM index.
 

@@ -1,6 +1,6 @@
 """Distributed ingestion throughput: a local run against Dask LocalClusters of 1 and 2 worker processes, one run.
 
-    python benchmarks/dask_ingest.py [--corpus ../shared/data/pubmedqa/corpus.jsonl] [--limit 400] [--per-file 10]
+    python benchmarks/dask_ingest.py [--corpus $MEDKB_DATA_DIR/pubmedqa/corpus.jsonl] [--limit 400] [--per-file 10]
 
 The first ``--limit`` PubMedQA abstracts are split into JSON Lines files of ``--per-file`` records in a temporary
 directory (outside the repository; removed afterwards) and ingested with the ``pubmedqa`` reader into a fresh
@@ -33,7 +33,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "pubmedqa" / "corpus.jsonl"
+#: PubMedQA abstracts from the evaluation data sets ($MEDKB_DATA_DIR).
+DEFAULT_CORPUS = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set")) / "pubmedqa" / "corpus.jsonl"
 RESULTS = ROOT / "benchmarks" / "results" / "dask_ingest.json"
 
 

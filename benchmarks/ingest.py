@@ -1,6 +1,6 @@
 """Ingest throughput and peak memory: medkb against the standard LangChain pipeline, same embedder, one run.
 
-    python benchmarks/ingest.py [--corpus ../shared/data/pubmedqa/corpus.jsonl] [--limit N]
+    python benchmarks/ingest.py [--corpus $MEDKB_DATA_DIR/pubmedqa/corpus.jsonl] [--limit N]
 
 Each pipeline runs in its own fresh process (so peak RSS is its own) on the same 1,000 PubMedQA abstracts, with
 the same all-MiniLM-L6-v2 weights, after the model is loaded. LangChain: RecursiveCharacterTextSplitter(1000, 200)
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -24,7 +25,8 @@ from kb.core.offline import use_offline_environment
 use_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "pubmedqa" / "corpus.jsonl"
+#: PubMedQA abstracts from the evaluation data sets ($MEDKB_DATA_DIR).
+DEFAULT_CORPUS = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set")) / "pubmedqa" / "corpus.jsonl"
 RESULTS = ROOT / "benchmarks" / "results" / "ingest.json"
 
 

@@ -21,7 +21,7 @@ from kb.core.offline import use_offline_environment
 use_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "pubmedqa"
+DATA = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set")) / "pubmedqa"  # the evaluation data sets
 RESULTS = ROOT / "benchmarks" / "results"
 
 

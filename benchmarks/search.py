@@ -5,7 +5,7 @@ filters of every selectivity; target: hybrid p95 under 100 ms on 2 cores.
                                 [--index flat|hnsw]
 
 The knowledge base holds real text only, ingested through the normal path (``KnowledgeBase.ingest_corpus`` for
-the MedQuAD, SciFact and PubMedQA corpora of ``../shared/data``, ``KnowledgeBase.ingest`` for the BioASQ gold
+the MedQuAD, SciFact and PubMedQA corpora of ``$MEDKB_DATA_DIR``, ``KnowledgeBase.ingest`` for the BioASQ gold
 snippets as the evaluation harness reads them), embedded with the default MiniLM embedder. At the default chunk size
 (200 tokens) that text makes about 80,000 chunks, so this knowledge base is chunked at 96 tokens with 16 of overlap
 (about 112,000 chunks). It is built on first use in ``benchmarks/results/search-kb/kb`` (not committed; 20-40
@@ -37,7 +37,7 @@ from kb.core.offline import use_offline_environment
 use_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set"))  # the evaluation data sets
 RESULTS = ROOT / "benchmarks" / "results"
 
 CHUNK_TOKENS = 96

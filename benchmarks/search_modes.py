@@ -2,7 +2,7 @@
 
     python benchmarks/search_modes.py [--kb benchmarks/results/ann-kb] [--queries 200] [--k 10]
 
-Questions are the first MedQuAD DEV questions (``../shared/data/medquad/dev.jsonl``). The default knowledge base is
+Questions are the first MedQuAD DEV questions (``$MEDKB_DATA_DIR/medquad/dev.jsonl``). The default knowledge base is
 the one ``benchmarks/ann_recall.py`` builds (MedQuAD + SciFact). Writes ``benchmarks/results/search_modes.json``.
 """
 
@@ -21,7 +21,7 @@ from kb.core.offline import use_offline_environment
 use_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "medquad"
+DATA = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set")) / "medquad"  # the evaluation data sets
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -3,7 +3,7 @@
     python benchmarks/streaming.py [--records 10000 100000] [--work DIR] [--embedder NAME] [--skip-ingest]
 
 A synthetic PubMed baseline file (``.xml.gz``) of N records is built from the structure of the real PubMed
-fixtures in ``../shared/data/pubmed_xml/`` (the same elements, a fresh PMID per record, and each record's title and
+fixtures in ``$MEDKB_DATA_DIR/pubmed_xml/`` (the same elements, a fresh PMID per record, and each record's title and
 abstract sentences reshuffled so that every record is distinct). Abstracts are cut to about 120 words so one
 record is about one 200-token chunk, which keeps the 100k ingest within half an hour on 2 cores.
 
@@ -31,7 +31,7 @@ from kb.core.offline import use_offline_environment
 use_offline_environment()
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "data" / "pubmed_xml"
+FIXTURES = Path(os.environ.get("MEDKB_DATA_DIR", "MEDKB_DATA_DIR-not-set")) / "pubmed_xml"  # the evaluation data sets
 RESULTS = ROOT / "benchmarks" / "results"
 MAX_ABSTRACT_WORDS = 120
 HEADER = (

@@ -7,7 +7,7 @@ Example::
 
     from corpora.catalog import get_corpus
     entry = get_corpus("medquad")
-    entry.local_files()  # [PosixPath('.../shared/data/medquad/corpus.jsonl')]
+    entry.local_files()  # [PosixPath('$MEDKB_DATA_DIR/medquad/corpus.jsonl')]
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from corpora.fetch_state import verified_files
+from kb.core.data_dir import DATA_DIR_ENV, DataDirNotSet, data_dir
 from kb.core.errors import MedkbError
 from kb.core.model_registry import default_cache_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_REGISTRY = PACKAGE_DIR / "registry.toml"
 REGISTRY_ENV = "MEDKB_CORPUS_REGISTRY"
-DATA_DIR_ENV = "MEDKB_DATA_DIR"
 
 #: The reader names of ``ingest.readers`` (kept as strings so that loading the registry imports no reader).
 READERS: tuple[str, ...] = (
@@ -109,7 +109,10 @@ class CorpusEntry:
         elif self.root == "package":
             resolved = PACKAGE_DIR / given
         else:
-            resolved = data_dir() / given
+            try:
+                resolved = data_dir() / given
+            except DataDirNotSet as exc:
+                raise CorpusError(f"corpus {self.name!r} is {self.path} under ${DATA_DIR_ENV}: {exc}") from exc
         if not resolved.exists():
             hint = f"; set ${DATA_DIR_ENV} to the directory holding {self.path}" if self.root == "data" else ""
             raise CorpusError(f"corpus {self.name!r}: {resolved} does not exist{hint}")
@@ -164,16 +167,6 @@ class CorpusEntry:
                 data[key] = list(value) if isinstance(value, tuple) else value
         data["origin"] = str(self.origin)
         return data
-
-
-def data_dir() -> Path:
-    """``$MEDKB_DATA_DIR``, else ``<repository>/../shared/data`` when it exists; :class:`CorpusError` otherwise."""
-    if explicit := os.environ.get(DATA_DIR_ENV):
-        return Path(explicit).expanduser()
-    shared = PACKAGE_DIR.parent.parent / "shared" / "data"
-    if shared.is_dir():
-        return shared
-    raise CorpusError(f"no data directory: ${DATA_DIR_ENV} is not set and {shared} does not exist")
 
 
 def url_file_name(url: str) -> str:

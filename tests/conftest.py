@@ -17,7 +17,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "corpora" / "sample"
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 class NetworkBlocked(RuntimeError):

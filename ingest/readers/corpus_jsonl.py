@@ -7,7 +7,7 @@ Example::
 
     from ingest.readers import reader_named
 
-    for item in reader_named("pubmedqa").read(Path("shared/data/pubmedqa/corpus.jsonl")):
+    for item in reader_named("pubmedqa").read(Path("data/pubmedqa/corpus.jsonl")):
         ...  # Document(source="pubmedqa:1571683", sections=[Section("OBJECTIVE", ...), ...]) or RecordError
 """
 

@@ -1,6 +1,6 @@
 """Evaluation data sets as BEIR-style ``queries / qrels`` plus the corpus to index, keyed by document ``source``.
 
-The named sets live read-only under ``$MEDKB_DATA_DIR`` (default ``<repo>/../shared/data``); each folder's
+The named sets live read-only under ``$MEDKB_DATA_DIR`` (`kb.core.data_dir`); each folder's
 ``SOURCE.md`` describes its files. Document keys are the ``source`` that ingestion gives each document
 (``scifact:<doc_id>``, ``pubmedqa:<pmid>``, ``medquad:<passage_id>``, ``bioasq:<snippet hash>``, ``beir:<_id>``), so a
 retrieved hit is judged by ``hit.source``.
@@ -16,12 +16,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kb.core.data_dir import data_dir
 from kb.core.errors import MedkbError
 from kb.core.model_registry import file_sha256
 from kb.core.types import Document, content_hash
@@ -34,13 +34,6 @@ Qrels = dict[str, dict[str, int]]
 
 class EvalError(MedkbError):
     """A data set, split or system that cannot be evaluated as asked."""
-
-
-def data_dir() -> Path:
-    """``$MEDKB_DATA_DIR``, else the ``shared/data`` folder beside the repository."""
-    if explicit := os.environ.get("MEDKB_DATA_DIR"):
-        return Path(explicit).expanduser()
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @dataclass(frozen=True)

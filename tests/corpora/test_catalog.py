@@ -13,13 +13,13 @@ from corpora.catalog import (
     READERS,
     REGISTRY_ENV,
     CorpusError,
-    data_dir,
     get_corpus,
     load_registry,
 )
+from kb.core.data_dir import DataDirNotSet, data_dir
+from tests.shared_data import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = ROOT.parent / "shared" / "data"
 
 REQUIRED = {
     "pubmed-baseline": ("listing", "pubmed"),
@@ -87,19 +87,18 @@ def test_missing_local_data_names_the_path_and_the_variable(tmp_path: Path, monk
     assert str(tmp_path) in str(info.value)
 
 
-def test_default_data_dir_is_shared_data_next_to_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_medkb_data_dir_nothing_outside_the_repository_is_assumed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
-    if not SHARED_DATA.is_dir():
-        with pytest.raises(CorpusError, match="MEDKB_DATA_DIR is not set"):
-            data_dir()
-    else:
-        assert data_dir() == SHARED_DATA
+    with pytest.raises(DataDirNotSet, match="MEDKB_DATA_DIR is not set"):
+        data_dir()
+    with pytest.raises(CorpusError, match=r"corpus 'medquad' is medquad/corpus\.jsonl under \$MEDKB_DATA_DIR"):
+        get_corpus("medquad").local_files()
+    assert get_corpus("sample").local_files() == [PACKAGE_DIR / "sample"]  # bundled: no data folder needed
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data directory")
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
 @pytest.mark.parametrize("name", sorted(LOCAL))
-def test_shared_data_has_the_registered_record_counts(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+def test_shared_data_has_the_registered_record_counts(name: str) -> None:
     (path,) = get_corpus(name).local_files()
     with path.open("rb") as f:
         assert sum(1 for line in f if line.strip()) == LOCAL[name]

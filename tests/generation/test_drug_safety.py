@@ -4,22 +4,22 @@ contraindications cited from the real DailyMed labels of the fixtures."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from generation.safety import TABLE_SOURCE, DrugWarning, check_drugs, find_drugs, lookup_names
 from kb import KnowledgeBase, Settings
 from kb.core.types import PatientContext
+from tests.shared_data import SHARED_DATA
 
-SPL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fda_drug_labels" / "spl"
-needs_labels = pytest.mark.skipif(not SPL.is_dir(), reason="shared SPL fixtures not present")
+SPL = SHARED_DATA / "fda_drug_labels" / "spl"
+needs_labels = pytest.mark.skipif(not SPL.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
 
 
 @pytest.fixture(scope="module")
 def labels_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
     if not SPL.is_dir():
-        pytest.skip("shared SPL fixtures not present")
+        pytest.skip("needs $MEDKB_DATA_DIR (CI sets it): SPL fixtures not present")
     kb = KnowledgeBase.create(
         tmp_path_factory.mktemp("safety") / "kb", Settings(embedder="hashing", cross_lingual_embedder="")
     )

@@ -8,8 +8,7 @@ import pytest
 
 from kb.cli import _parser
 from kb.evaluation import qa
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.shared_data import SHARED_DATA
 
 
 def test_fit_threshold_separates_unanswerable_from_answerable() -> None:
@@ -48,7 +47,10 @@ def test_evaluate_support_scores_the_verifier_and_the_judge() -> None:
     assert always_yes["verifier_all_at_shipped"]["precision"] == 1.0  # 500 mg is vetoed, statins share no words
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "scifact" / "claims_dev.jsonl").exists(), reason="shared SciFact data missing")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "scifact" / "claims_dev.jsonl").exists(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it)",
+)
 def test_support_pairs_from_scifact() -> None:
     pairs = qa.support_pairs(SHARED_DATA)
     assert len(pairs) > 500
@@ -56,7 +58,7 @@ def test_support_pairs_from_scifact() -> None:
     assert all(p.claim and p.passage for p in pairs)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "mirage").exists(), reason="shared MIRAGE data missing")
+@pytest.mark.skipif(not (SHARED_DATA / "mirage").exists(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
 def test_closed_items_load() -> None:
     bioasq = qa.bioasq_yesno_items(SHARED_DATA)
     assert len(bioasq) == 618 and {i.gold for i in bioasq} == {"yes", "no"}
@@ -64,7 +66,7 @@ def test_closed_items_load() -> None:
     assert len(pubmedqa) == 500 and {i.gold for i in pubmedqa} == {"yes", "no", "maybe"}
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "medicationqa").exists(), reason="shared MedicationQA data missing")
+@pytest.mark.skipif(not (SHARED_DATA / "medicationqa").exists(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
 def test_medicationqa_documents_are_deduplicated_answers() -> None:
     documents, questions = qa.medicationqa_documents(SHARED_DATA)
     assert len(questions) == 690 and len(documents) <= 690

@@ -1,7 +1,7 @@
 """Inputs for fuzzing the readers (tests/ingest/test_fuzz_readers.py): seed files per format, and mutations of
 them drawn by hypothesis.
 
-A `Target` is one reader with its seeds (real fixtures from ``shared/data`` and ``corpora/sample`` where present,
+A `Target` is one reader with its seeds (real fixtures from ``$MEDKB_DATA_DIR`` and ``corpora/sample`` where present,
 small built-in ones always) and the tokens that hurt its format. `mutations` draws a few edits (byte flips,
 truncation, inserted bytes or tokens, deep nesting, very long lines, a field's value overwritten, a duplicated
 slice); `mutate` applies them, and `draw_input` draws a whole input.
@@ -20,10 +20,9 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from ingest.readers import Reader, reader_for, reader_named
-from kb.evaluation.datasets import data_dir
+from tests.shared_data import SHARED_DATA  # $MEDKB_DATA_DIR; targets use what of it exists
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = data_dir()  # $MEDKB_DATA_DIR; targets use what of it exists
 SAMPLE = ROOT / "corpora" / "sample"
 
 #: Mutated inputs are cut to this size.

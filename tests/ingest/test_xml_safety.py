@@ -16,12 +16,14 @@ from ingest.readers.xml import XmlReader
 from ingest.readers.xmlsafe import root_tag
 from kb.core.errors import ReaderError
 from kb.core.types import Document
+from tests.shared_data import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PUBMED1 = SHARED_DATA / "pubmed_xml" / "biopython" / "Entrez" / "pubmed1.xml"
 HUMIRA = SHARED_DATA / "fda_drug_labels" / "spl" / "humira.xml"
 
-needs_fixtures = pytest.mark.skipif(not PUBMED1.is_file() or not HUMIRA.is_file(), reason="shared fixtures absent")
+needs_fixtures = pytest.mark.skipif(
+    not PUBMED1.is_file() or not HUMIRA.is_file(), reason="needs $MEDKB_DATA_DIR (CI sets it)"
+)
 
 RECORD = (
     "<PubmedArticle><MedlineCitation><PMID>{n}</PMID><Article><ArticleTitle>Title {n}</ArticleTitle>"

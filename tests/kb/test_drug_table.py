@@ -13,11 +13,12 @@ from ingest.readers.spl import SplReader
 from kb import Document, KnowledgeBase, Settings
 from kb.core.drugs import DrugLabel, drug_label_from_document
 from kb.storage.store import SCHEMA_VERSION
+from tests.shared_data import SHARED_DATA
 
-SPL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fda_drug_labels" / "spl"
+SPL = SHARED_DATA / "fda_drug_labels" / "spl"
 FAST = Settings(embedder="hashing", cross_lingual_embedder="")
 
-pytestmark = pytest.mark.skipif(not SPL.is_dir(), reason="shared SPL fixtures not present")
+pytestmark = pytest.mark.skipif(not SPL.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
 
 
 def _kb(path: Path) -> KnowledgeBase:

@@ -15,8 +15,7 @@ from kb.evaluation.datasets import load_beir, load_dataset
 from kb.evaluation.metrics import evaluate, per_query
 from kb.evaluation.retrieval_cli import add_eval_parser
 from kb.evaluation.systems import document_ranking
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.shared_data import SHARED_DATA
 
 DOCS = [
     ("d1", "Metformin", "Metformin lowers blood glucose in type 2 diabetes."),
@@ -126,7 +125,10 @@ def test_mrr_is_cut_at_ten() -> None:
     assert evaluate({"q": {"a": 1}}, run)["mrr@10"] == 0.0
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "scifact" / "corpus.jsonl").exists(), reason="shared SciFact data missing")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "scifact" / "corpus.jsonl").exists(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it)",
+)
 def test_scifact_limit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("MEDKB_DATA_DIR", str(SHARED_DATA))
     args = _parse(
@@ -143,7 +145,7 @@ def test_scifact_limit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 @pytest.mark.parametrize(("name", "prefix"), [("pubmedqa", "pubmedqa:"), ("medquad", "medquad:")])
 def test_shared_loaders(name: str, prefix: str) -> None:
     if not (SHARED_DATA / name / "dev.jsonl").exists():
-        pytest.skip(f"shared {name} data missing")
+        pytest.skip(f"needs $MEDKB_DATA_DIR (CI sets it): no {name} data there")
     dataset = load_dataset(name, limit=3, root=SHARED_DATA)
     assert len(dataset.queries) == 3 and set(dataset.qrels) == set(dataset.queries)
     keep = dataset.keep(5)
@@ -239,7 +241,7 @@ def test_every_system_on_every_data_set_ci_sized(
     """The harness end to end on each shared data set, CI-sized (5 questions, their documents and 25 others), with
     the bundled embedder and every system, LangChain's included."""
     if not (SHARED_DATA / name).exists():
-        pytest.skip(f"shared {name} data missing")
+        pytest.skip(f"needs $MEDKB_DATA_DIR (CI sets it): no {name} data there")
     monkeypatch.setenv("MEDKB_DATA_DIR", str(SHARED_DATA))
     systems = ["bm25", "dense", "rrf", "hybrid"] + (["langchain"] if langchain_baseline.available() else [])
     args = _parse(
