@@ -24,8 +24,8 @@ CHAT = [
     {"role": "system", "content": "Answer from the passages, citing [n]."},
     {
         "role": "user",
-        "content": "[1] Metformin - Contraindications\n<<<\nMetformin is contraindicated when eGFR is below 30.\n>>>\n\n"
-        "Question: When is metformin contraindicated?",
+        "content": "[1] Metformin - Contraindications\n<<<\nMetformin is contraindicated when eGFR is below 30."
+        "\n>>>\n\nQuestion: When is metformin contraindicated?",
     },
 ]
 
