@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/medkb ingest corpora/sample --kb $(KB)
@@ -16,6 +16,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# unit and contract tests on fakes: no bundled model, no notebooks (a test that loads one fails; mark it e2e)
+test-fast: $(VENV)/.installed-test
+	MEDKB_TEST_FAST=1 $(BIN)/python -m pytest -m "not e2e" tests
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check kb ingest retrieval generation corpora tests benchmarks experiments

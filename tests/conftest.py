@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,43 @@ def _is_loopback(address: object) -> bool:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+class RealModelInFastRun(RuntimeError):
+    """A test of the fast run (``make test-fast``) reached for a bundled model: it belongs to the full run (mark it
+    ``e2e``)."""
+
+
+@pytest.fixture(autouse=True)
+def no_real_models_in_the_fast_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``MEDKB_TEST_FAST=1`` (``make test-fast``), loading a bundled model's weights fails the test: the ONNX and
+    sentence-transformers embedders, the local generator and the USEM encoder refuse a registered model name. A
+    test's own model directory still loads, and resolving names (the registry's own tests) is left alone."""
+    if os.environ.get("MEDKB_TEST_FAST") != "1":
+        return
+    from generation.local import TransformersGenerator
+    from retrieval import usem_embedder
+    from retrieval.embedders import SentenceTransformerEmbedder
+    from retrieval.onnx_embedder import OnnxEmbedder
+
+    def guarded(cls: type, requested: Callable[[Any], str]) -> None:
+        real = cls._load  # type: ignore[attr-defined]
+
+        def load(self: Any) -> Any:
+            if not Path(requested(self)).is_dir():
+                raise RealModelInFastRun(f"the fast run loads no bundled model ({requested(self)!r}); mark it e2e")
+            return real(self)
+
+        monkeypatch.setattr(cls, "_load", load)
+
+    guarded(OnnxEmbedder, lambda embedder: str(embedder._model))
+    guarded(SentenceTransformerEmbedder, lambda embedder: str(embedder.name))
+    guarded(TransformersGenerator, lambda generator: str(generator.name))
+
+    def no_usem(threads: int) -> object:
+        raise RealModelInFastRun("the fast run loads no bundled model ('usem-multilingual-v3'); mark this test e2e")
+
+    monkeypatch.setattr(usem_embedder, "_model", no_usem)
 
 
 @pytest.fixture(autouse=True)

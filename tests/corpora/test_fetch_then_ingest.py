@@ -79,7 +79,7 @@ def test_fetch_ingest_update_cycle(
     ingest = ["ingest", "--corpus", "test-pubmed", "--dest", str(dest), "--kb", str(kb_dir), "--no-progress"]
 
     assert main(["corpus", "fetch", "test-pubmed", "--dest", str(dest)]) == 0
-    assert main([*ingest, "--embedder", "hashing"]) == 0
+    assert main([*ingest, "--embedder", "hashing", "--cross-lingual-embedder", "hashing"]) == 0
     assert "documents: 4 added" in capsys.readouterr().out
 
     _publish(root, "pubmed30n0003.xml.gz", _update_file())
@@ -89,7 +89,7 @@ def test_fetch_ingest_update_cycle(
     assert "files: 1 read, 2 unchanged" in out
     assert "1 added (1 replacing older versions)" in out and "1 deleted" in out
 
-    with KnowledgeBase.open(kb_dir, Settings(embedder="hashing")) as kb:
+    with KnowledgeBase.open(kb_dir, Settings(embedder="hashing", cross_lingual_embedder="hashing")) as kb:
         pmids = {h.metadata.get("pmid") for h in kb.search("the", k=100)}
         assert pmids == {"12091962", "9997", "11700088"}
         [(doc_id, version)] = kb.storage.store.versions_for_source("pubmed:9997").items()

@@ -91,9 +91,9 @@ def test_ask_gives_a_cited_answer(real_kb: KnowledgeBase) -> None:
 def test_a_diagnosis_question_is_not_answered_from_the_treatment_passage(real_kb: KnowledgeBase) -> None:
     answer = real_kb.ask("How is type 2 diabetes diagnosed?")
     assert answer.task == "diagnosis"
-    if not answer.abstained:
-        _assert_verified(real_kb, answer)
-        assert all("diagnos" in c.quote.lower() for c in answer.citations), answer.text
+    assert not answer.abstained, answer.reason  # the sample corpus holds the diagnosis passage
+    _assert_verified(real_kb, answer)
+    assert all("diagnos" in c.quote.lower() for c in answer.citations), answer.text
 
 
 def test_a_closed_question_gets_option_probabilities(real_kb: KnowledgeBase) -> None:
@@ -108,10 +108,8 @@ def test_a_closed_question_gets_option_probabilities(real_kb: KnowledgeBase) -> 
 def test_a_chinese_question_is_answered_in_chinese(real_kb: KnowledgeBase) -> None:
     answer = real_kb.ask("二甲双胍的禁忌症是什么？")
     assert (answer.task, answer.language) == ("drug", "zh")
-    if answer.abstained:
-        assert answer.text.startswith("知识库中没有足够的证据") and "最接近的来源" in answer.text
-    else:
-        _assert_verified(real_kb, answer)
+    assert not answer.abstained, answer.reason  # the metformin label's contraindications are in the sample corpus
+    _assert_verified(real_kb, answer)
 
 
 def test_a_chinese_question_translated_by_the_real_generator_finds_the_english_evidence(real_kb: KnowledgeBase) -> None:
@@ -133,8 +131,8 @@ def test_a_penicillin_allergy_raises_a_drug_warning(real_kb: KnowledgeBase) -> N
     assert answer.task == "drug"
     warning = next(w for w in answer.drug_warnings if w.drug == "amoxicillin")
     assert (warning.kind, warning.patient_item) == ("allergy", "penicillin") and warning.reference
-    if not answer.abstained:
-        _assert_verified(real_kb, answer)
+    assert not answer.abstained, answer.reason
+    _assert_verified(real_kb, answer)
     zh = real_kb.ask("青霉素过敏的患者能用阿莫西林吗？", patient=PatientContext(allergies=["青霉素"]))
     assert any(w.drug == "阿莫西林" and "青霉素类" in w.message for w in zh.drug_warnings)
 

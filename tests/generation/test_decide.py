@@ -92,7 +92,7 @@ def test_the_knowledge_base_decides_from_its_own_passages(tmp_path: Path) -> Non
     from kb import KnowledgeBase, Settings
     from kb.core.types import Document
 
-    kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing"))
+    kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", cross_lingual_embedder="hashing"))
     kb.ingest([Document(text="Aspirin reduced the risk of stroke by 20% in adults.", title="Aspirin", source="t:1")])
     chooser = FixedChooser({"yes": 0.9, "no": 0.1})
     kb._generator = chooser

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from generation.grounding import extract_answer, ground, is_refusal, split_sentences
 from kb.core.types import Hit
 
@@ -52,6 +54,7 @@ def test_refusals() -> None:
     assert not is_refusal("No, a patient with penicillin allergy should not take amoxicillin [2].")
 
 
+@pytest.mark.e2e  # a bundled model
 def test_the_extract_quotes_the_passages_that_hold_the_question_words() -> None:
     from kb.core.model_registry import DEFAULT_EMBEDDER
     from retrieval.embedders import make_embedder

@@ -207,6 +207,7 @@ def test_a_threshold_outside_zero_to_one_is_refused() -> None:
         support("a", "b", threshold=1.5)
 
 
+@pytest.mark.e2e  # a bundled model
 def test_the_real_embedder_scores_a_paraphrase_above_an_unrelated_sentence() -> None:
     embedder = make_embedder(DEFAULT_EMBEDDER)
     passage = "Metformin should not be used in patients with severe kidney disease."

@@ -67,7 +67,22 @@ def test_bad_inputs_fail_one_by_one_and_nothing_else_is_lost(
     earlier = tmp_path / "earlier"
     earlier.mkdir()
     (earlier / "stored.md").write_text("# Stored before\n\nthe earlier note on metformin and eGFR.\n")
-    assert main(["ingest", str(earlier), "--kb", str(kb_dir), "--embedder", "hashing", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                str(earlier),
+                "--kb",
+                str(kb_dir),
+                "--embedder",
+                "hashing",
+                "--cross-lingual-embedder",
+                "hashing",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
     d = tmp_path / "incoming"
     d.mkdir()
@@ -89,7 +104,7 @@ def test_bad_inputs_fail_one_by_one_and_nothing_else_is_lost(
     assert "TOPSECRET" not in out + err
     assert not (tmp_path / "evil.txt").exists() and not (d.parent / "evil.txt").exists()
 
-    with KnowledgeBase.open(kb_dir, Settings(embedder="hashing")) as kb:
+    with KnowledgeBase.open(kb_dir, Settings(embedder="hashing", cross_lingual_embedder="hashing")) as kb:
         texts = " ".join(h.text for h in kb.search("the note", k=200))
         for kept in ("earlier note on metformin", "good note on asthma", "member about gout", "line after the huge"):
             assert kept in texts

@@ -53,7 +53,7 @@ def notes(tmp_path: Path) -> Path:
 
 
 def test_identifiers_never_reach_sqlite_or_the_index(tmp_path: Path, notes: Path) -> None:
-    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing")) as kb:
+    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", cross_lingual_embedder="hashing")) as kb:
         report = kb.ingest([notes], deidentify=True)
         assert report.added == 1
         [hit] = kb.search("pneumonia amoxicillin", k=1)
@@ -73,7 +73,7 @@ def test_identifiers_never_reach_sqlite_or_the_index(tmp_path: Path, notes: Path
 
 def test_without_the_flag_identifiers_are_stored(tmp_path: Path, notes: Path) -> None:
     """The control: the scan above does find identifiers when de-identification is off."""
-    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing")) as kb:
+    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", cross_lingual_embedder="hashing")) as kb:
         kb.ingest([notes])
     raw = _kb_bytes(tmp_path / "kb")
     assert all(s.encode() in raw for s in ("Kowalczyk", "00482913", "10.20.30.40"))
@@ -81,7 +81,20 @@ def test_without_the_flag_identifiers_are_stored(tmp_path: Path, notes: Path) ->
 
 def test_cli_flag(tmp_path: Path, notes: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kb = tmp_path / "kb"
-    code = main(["ingest", str(notes), "--kb", str(kb), "--embedder", "hashing", "--deidentify", "--no-progress"])
+    code = main(
+        [
+            "ingest",
+            str(notes),
+            "--kb",
+            str(kb),
+            "--embedder",
+            "hashing",
+            "--cross-lingual-embedder",
+            "hashing",
+            "--deidentify",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert "1 added" in capsys.readouterr().out
     raw = _kb_bytes(kb)
@@ -89,7 +102,7 @@ def test_cli_flag(tmp_path: Path, notes: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_reingesting_with_the_flag_replaces_what_was_stored_raw(tmp_path: Path, notes: Path) -> None:
-    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing")) as kb:
+    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", cross_lingual_embedder="hashing")) as kb:
         kb.ingest([notes])
         report = kb.ingest([notes], deidentify=True)
         assert (report.files_read, report.replaced) == (1, 1)

@@ -194,7 +194,17 @@ def test_cli_reports_an_unreachable_scheduler(
     from kb.cli import EXIT_ERROR, main
 
     monkeypatch.setattr(ingest.distributed, "CONNECT_TIMEOUT_S", 1.0)
-    argv = ["ingest", str(docs_dir), "--kb", str(tmp_path / "kb"), "--embedder", "hashing", "--no-progress"]
+    argv = [
+        "ingest",
+        str(docs_dir),
+        "--kb",
+        str(tmp_path / "kb"),
+        "--embedder",
+        "hashing",
+        "--cross-lingual-embedder",
+        "hashing",
+        "--no-progress",
+    ]
     assert main([*argv, "--dask-scheduler", "tcp://127.0.0.1:9"]) == EXIT_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("medkb: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")

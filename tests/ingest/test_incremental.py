@@ -19,7 +19,7 @@ from kb.storage.faiss_index import SHARD_SIZE, VECTOR_DIR
 from kb.storage.store import SCHEMA_VERSION
 from retrieval.embedders import HashingEmbedder
 
-FAKE = Settings(embedder="hashing")
+FAKE = Settings(embedder="hashing", cross_lingual_embedder="hashing")
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -165,7 +165,9 @@ def test_many_chunks_span_shards_and_search_is_exact(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(vectors, "SHARD_SIZE", 16)
     docs = [Document(text=f"the note {i} mentions term{i}.", source=f"mem#{i}") for i in range(100)]
-    with KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", batch_size=8)) as kb:
+    with KnowledgeBase.create(
+        tmp_path / "kb", Settings(embedder="hashing", cross_lingual_embedder="hashing", batch_size=8)
+    ) as kb:
         kb.ingest(docs)
         assert len(vectors.FlatShards(kb.directory, kb.embedder.dim, kb.storage.store).shard_files()) >= 6
         hits = kb.search("term42", k=1)
@@ -182,7 +184,9 @@ def test_hnsw_index_matches_exact_search_and_sees_later_changes(tmp_path: Path) 
     ]
     with (
         KnowledgeBase.create(tmp_path / "flat", FAKE) as flat,
-        KnowledgeBase.create(tmp_path / "hnsw", Settings(embedder="hashing", index_type="hnsw")) as ann,
+        KnowledgeBase.create(
+            tmp_path / "hnsw", Settings(embedder="hashing", cross_lingual_embedder="hashing", index_type="hnsw")
+        ) as ann,
     ):
         flat.ingest(docs)
         ann.ingest(docs)

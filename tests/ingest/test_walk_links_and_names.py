@@ -47,7 +47,19 @@ def test_a_file_name_that_is_not_utf8_is_one_failure(tmp_path: Path, capsys: pyt
     os.close(fd)
     kb = tmp_path / "kb"
     for _ in range(2):  # the rerun neither crashes nor loses the good file
-        code = main(["ingest", str(d), "--kb", str(kb), "--embedder", "hashing", "--no-progress"])
+        code = main(
+            [
+                "ingest",
+                str(d),
+                "--kb",
+                str(kb),
+                "--embedder",
+                "hashing",
+                "--cross-lingual-embedder",
+                "hashing",
+                "--no-progress",
+            ]
+        )
         assert code == 1  # done, with a failed input
         err = capsys.readouterr().err
         assert "zzz\\xff.txt: file name is not valid UTF-8" in err

@@ -13,7 +13,19 @@ from kb.cli import main
 
 
 def _ingest(kb: Path, *paths: Path) -> int:
-    return main(["ingest", *map(str, paths), "--kb", str(kb), "--embedder", "hashing", "--no-progress"])
+    return main(
+        [
+            "ingest",
+            *map(str, paths),
+            "--kb",
+            str(kb),
+            "--embedder",
+            "hashing",
+            "--cross-lingual-embedder",
+            "hashing",
+            "--no-progress",
+        ]
+    )
 
 
 def test_ingest_search_ask_stats(tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,7 +102,18 @@ def test_console_script_runs_offline(tmp_path: Path, docs_dir: Path) -> None:
 
 def test_ingest_a_named_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kb = tmp_path / "kb"
-    args = ["ingest", "--corpus", "sample", "--kb", str(kb), "--embedder", "hashing", "--no-progress"]
+    args = [
+        "ingest",
+        "--corpus",
+        "sample",
+        "--kb",
+        str(kb),
+        "--embedder",
+        "hashing",
+        "--cross-lingual-embedder",
+        "hashing",
+        "--no-progress",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "corpus sample: 40 documents stored (as expected)" in out
@@ -99,7 +122,10 @@ def test_ingest_a_named_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_ingest_without_inputs_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ingest", "--kb", str(tmp_path / "kb"), "--embedder", "hashing"]) == 2
+    assert (
+        main(["ingest", "--kb", str(tmp_path / "kb"), "--embedder", "hashing", "--cross-lingual-embedder", "hashing"])
+        == 2
+    )
     assert "nothing to ingest" in capsys.readouterr().err
 
 
@@ -155,7 +181,20 @@ def test_a_bad_patient_flag_is_a_one_line_error(
 ) -> None:
     kb = tmp_path / "kb"
     assert (
-        main(["ingest", str(docs_dir / "asthma.txt"), "--kb", str(kb), "--embedder", "hashing", "--no-progress"]) == 0
+        main(
+            [
+                "ingest",
+                str(docs_dir / "asthma.txt"),
+                "--kb",
+                str(kb),
+                "--embedder",
+                "hashing",
+                "--cross-lingual-embedder",
+                "hashing",
+                "--no-progress",
+            ]
+        )
+        == 0
     )
     capsys.readouterr()
     assert main(["ask", "q?", "--kb", str(kb), "--generator", "echo", "--age", "300"]) == 2

@@ -27,7 +27,7 @@ from kb.storage.store import SCHEMA_VERSION, XVECTOR_TABLE, NewDocument
 from retrieval.embedders import HashingEmbedder, make_embedder
 from retrieval.usem_embedder import DIM, UsemEmbedder
 
-FAKE = Settings(embedder="hashing")
+FAKE = Settings(embedder="hashing", cross_lingual_embedder="hashing")
 OFF = Settings(embedder="hashing", cross_lingual_embedder="")
 
 METFORMIN = Document(
@@ -90,6 +90,7 @@ def bilingual_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knowledge
 # -- the encoder -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # a bundled model
 def test_usem_embedder_is_registered_and_keeps_the_contract() -> None:
     emb = make_embedder("usem-multilingual-v3")
     assert isinstance(emb, UsemEmbedder) and isinstance(emb, Embedder)
@@ -105,6 +106,7 @@ def test_usem_embedder_is_registered_and_keeps_the_contract() -> None:
 # -- retrieval across languages ------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # a bundled model
 def test_a_chinese_question_finds_the_english_passage(bilingual_kb: KnowledgeBase) -> None:
     hits = _cross_hits(bilingual_kb, "二甲双胍在肾功能不全时可以使用吗？")
     assert hits[0].title == "Metformin and the kidneys"
@@ -116,6 +118,7 @@ def test_an_english_question_finds_the_chinese_passage(bilingual_kb: KnowledgeBa
     assert hits[0].title == "高血压"
 
 
+@pytest.mark.e2e  # a bundled model
 def test_cross_lingual_search_honours_filters(bilingual_kb: KnowledgeBase) -> None:
     from kb.core.filters import Filters
 
@@ -148,7 +151,22 @@ def test_deletion_replacement_and_sync_keep_the_cross_lingual_index_in_step(
     tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kb_dir = tmp_path / "kb"
-    assert main(["ingest", str(docs_dir), "--kb", str(kb_dir), "--embedder", "hashing", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                str(docs_dir),
+                "--kb",
+                str(kb_dir),
+                "--embedder",
+                "hashing",
+                "--cross-lingual-embedder",
+                "hashing",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with KnowledgeBase.open(kb_dir) as kb:
         _assert_in_step(kb)
         before = set(_xvectors_by_chunk(kb))
@@ -169,6 +187,7 @@ def test_deletion_replacement_and_sync_keep_the_cross_lingual_index_in_step(
     assert "ok" in capsys.readouterr().out
 
 
+@pytest.mark.e2e  # a bundled model
 def test_a_stale_cross_lingual_shard_is_named_and_repaired(tmp_path: Path) -> None:
     with KnowledgeBase.create(tmp_path / "kb", FAKE) as kb:
         kb.ingest(OTHERS)
@@ -186,6 +205,7 @@ def test_a_stale_cross_lingual_shard_is_named_and_repaired(tmp_path: Path) -> No
         assert kb.check() == []  # and saved
 
 
+@pytest.mark.e2e  # a bundled model
 def test_stored_vectors_of_another_encoder_are_not_mixed(tmp_path: Path) -> None:
     with KnowledgeBase.create(tmp_path / "kb", FAKE) as kb:
         kb.ingest([METFORMIN])
@@ -222,6 +242,7 @@ def _make_version_3(kb_dir: Path) -> None:
     (kb_dir / "manifest.json").write_text(json.dumps(manifest))
 
 
+@pytest.mark.e2e  # a bundled model
 def test_a_version_3_knowledge_base_is_upgraded_and_backfilled(tmp_path: Path) -> None:
     with KnowledgeBase.create(tmp_path / "reference", FAKE) as kb:
         kb.ingest(CORPUS)
@@ -247,6 +268,7 @@ def test_a_version_3_knowledge_base_is_upgraded_and_backfilled(tmp_path: Path) -
         np.testing.assert_allclose(backfilled[chunk_id], vector, atol=1e-6)
 
 
+@pytest.mark.e2e  # a bundled model
 def test_backfill_fills_exactly_the_chunks_stored_without_a_vector(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,7 +15,7 @@ from kb.core.lexical import match_expression
 from kb.storage.faiss_index import VECTOR_DIR
 from kb.storage.store import SCHEMA_VERSION
 
-FAKE = Settings(embedder="hashing")
+FAKE = Settings(embedder="hashing", cross_lingual_embedder="hashing")
 
 
 def _kb(path: Path) -> KnowledgeBase:
@@ -45,7 +45,9 @@ def test_chunk_spans_resolve_to_the_document_text(tmp_path: Path, docs_dir: Path
 def test_open_with_other_index_settings_is_refused(tmp_path: Path) -> None:
     _kb(tmp_path / "kb").close()
     with pytest.raises(SettingsMismatch, match="chunk_tokens"):
-        KnowledgeBase.open(tmp_path / "kb", Settings(embedder="hashing", chunk_tokens=64))
+        KnowledgeBase.open(
+            tmp_path / "kb", Settings(embedder="hashing", cross_lingual_embedder="hashing", chunk_tokens=64)
+        )
     with pytest.raises(SettingsMismatch, match="embedder"):
         KnowledgeBase.open(tmp_path / "kb", Settings())
     with pytest.raises(KnowledgeBaseExists):
@@ -274,7 +276,11 @@ class _FailingEmbedder:
 
 def test_a_crash_loses_only_the_batch_in_flight(tmp_path: Path) -> None:
     docs = [Document(text=f"Document {i} about asthma.", source=f"mem#{i}") for i in range(5)]
-    kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", batch_size=1), embedder=_FailingEmbedder(3))
+    kb = KnowledgeBase.create(
+        tmp_path / "kb",
+        Settings(embedder="hashing", cross_lingual_embedder="hashing", batch_size=1),
+        embedder=_FailingEmbedder(3),
+    )
     with pytest.raises(RuntimeError, match="crashed"):
         kb.ingest(docs)
     kb.close()
@@ -302,7 +308,11 @@ def test_chunk_vectors_are_the_stored_embeddings(tmp_path: Path, docs_dir: Path)
 def test_a_crash_while_committing_a_file_is_not_recorded_as_that_files_failure(tmp_path: Path) -> None:
     lines = [f'{{"text": "Note {i} about asthma and inhalers.", "title": "Note {i}"}}' for i in range(6)]
     (tmp_path / "notes.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    kb = KnowledgeBase.create(tmp_path / "kb", Settings(embedder="hashing", batch_size=1), embedder=_FailingEmbedder(3))
+    kb = KnowledgeBase.create(
+        tmp_path / "kb",
+        Settings(embedder="hashing", cross_lingual_embedder="hashing", batch_size=1),
+        embedder=_FailingEmbedder(3),
+    )
     with pytest.raises(RuntimeError, match="crashed"):
         kb.ingest([tmp_path / "notes.jsonl"])
     assert kb.failures() == []

@@ -13,7 +13,7 @@ from kb.core.lexical import match_expression
 from kb.storage.store import SCHEMA_VERSION
 from retrieval.fusion import reciprocal_rank_fusion
 
-FAKE = Settings(embedder="hashing")
+FAKE = Settings(embedder="hashing", cross_lingual_embedder="hashing")
 DOCS = [
     Document(text="Carriers of CYP2C19*2 respond poorly to clopidogrel.", title="Clopidogrel", source="a"),
     Document(text="IL-6 rises early in sepsis and predicts mortality.", title="Sepsis markers", source="b"),

@@ -18,7 +18,20 @@ from kb.storage.faiss_index import CROSS_LINGUAL_DIR, VECTOR_DIR
 
 
 def _ingest(kb: Path, *paths: Path, extra: tuple[str, ...] = ()) -> int:
-    return main(["ingest", *map(str, paths), "--kb", str(kb), "--embedder", "hashing", "--no-progress", *extra])
+    return main(
+        [
+            "ingest",
+            *map(str, paths),
+            "--kb",
+            str(kb),
+            "--embedder",
+            "hashing",
+            "--cross-lingual-embedder",
+            "hashing",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture()

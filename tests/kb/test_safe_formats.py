@@ -57,7 +57,9 @@ def test_no_library_module_unpickles_or_evaluates() -> None:
 def test_planted_pickles_in_a_knowledge_base_are_never_loaded(tmp_path: Path) -> None:
     kb_dir = tmp_path / "kb"
     docs = [Document(text=f"the note {i} is about gout and urate.", source=f"mem#{i}") for i in range(5)]
-    with KnowledgeBase.create(kb_dir, Settings(embedder="hashing", index_type="hnsw")) as kb:
+    with KnowledgeBase.create(
+        kb_dir, Settings(embedder="hashing", cross_lingual_embedder="hashing", index_type="hnsw")
+    ) as kb:
         kb.ingest(docs)
         kb.reindex()
     marker = tmp_path / "pwned"

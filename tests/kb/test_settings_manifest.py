@@ -14,7 +14,7 @@ def test_index_hash_depends_only_on_index_shaping_settings() -> None:
     base = Settings()
     assert base.index_hash() == Settings(top_k=9, generator="echo", min_score=0.9).index_hash()
     assert base.index_hash() != Settings(chunk_tokens=128).index_hash()
-    assert base.index_hash() != Settings(embedder="hashing").index_hash()
+    assert base.index_hash() != Settings(embedder="hashing", cross_lingual_embedder="hashing").index_hash()
 
 
 @pytest.mark.parametrize(
@@ -26,14 +26,14 @@ def test_bad_settings_name_the_value(kwargs: dict[str, int]) -> None:
 
 
 def test_manifest_round_trip_and_mismatch(tmp_path: Path) -> None:
-    Manifest(settings=Settings(embedder="hashing"), embedder_dim=64).save(tmp_path)
+    Manifest(settings=Settings(embedder="hashing", cross_lingual_embedder="hashing"), embedder_dim=64).save(tmp_path)
     data = json.loads((tmp_path / "manifest.json").read_text())
     assert data["embedder"] == {"name": "hashing", "dim": 64}
     assert data["chunking"]["chunk_tokens"] == 200
     loaded = Manifest.load(tmp_path)
-    loaded.check_compatible(Settings(embedder="hashing", top_k=3))
+    loaded.check_compatible(Settings(embedder="hashing", cross_lingual_embedder="hashing", top_k=3))
     with pytest.raises(SettingsMismatch, match="chunk_tokens: knowledge base has 200, requested 100"):
-        loaded.check_compatible(Settings(embedder="hashing", chunk_tokens=100))
+        loaded.check_compatible(Settings(embedder="hashing", cross_lingual_embedder="hashing", chunk_tokens=100))
 
 
 def test_hand_edited_manifest_is_refused(tmp_path: Path) -> None:

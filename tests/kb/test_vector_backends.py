@@ -219,7 +219,19 @@ def test_cli_store_flags_with_an_embedded_postgres(
     from kb.cli import main
 
     kb = tmp_path / "kb"
-    args = ["ingest", str(docs_dir), "--kb", str(kb), "--embedder", "hashing", "--store", "pgvector", "--no-progress"]
+    args = [
+        "ingest",
+        str(docs_dir),
+        "--kb",
+        str(kb),
+        "--embedder",
+        "hashing",
+        "--cross-lingual-embedder",
+        "hashing",
+        "--store",
+        "pgvector",
+        "--no-progress",
+    ]
     assert main(args) == 0
     assert (kb / "pgdata").is_dir()  # no --dsn: an embedded server in the knowledge base directory
     capsys.readouterr()

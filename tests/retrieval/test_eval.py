@@ -49,9 +49,10 @@ def beir_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.e2e  # a bundled model
 def test_beir_run_json(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _parse(
-        ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing"]
+        ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--cross-lingual-embedder", "hashing"]
         + ["--kb-cache", str(tmp_path / "cache"), "--json"]
     )
     assert args.func(args) == 0
@@ -70,7 +71,7 @@ def test_bm25_ranks_the_exact_rare_word_first(beir_dir: Path, tmp_path: Path) ->
     from kb.evaluation.systems import open_kb, run_system
 
     dataset = load_beir(beir_dir)
-    kb = open_kb(dataset, tmp_path / "cache", Settings(embedder="hashing"), None)
+    kb = open_kb(dataset, tmp_path / "cache", Settings(embedder="hashing", cross_lingual_embedder="hashing"), None)
     try:
         run, _ = run_system(kb, "bm25", dataset.queries)
     finally:
@@ -79,8 +80,20 @@ def test_bm25_ranks_the_exact_rare_word_first(beir_dir: Path, tmp_path: Path) ->
     assert per_query(dataset.qrels, run)["q1"]["mrr@10"] == 1.0
 
 
+@pytest.mark.e2e  # a bundled model
 def test_kb_is_reused(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--systems", "bm25"]
+    argv = [
+        "eval",
+        "retrieval",
+        "--data",
+        str(beir_dir),
+        "--embedder",
+        "hashing",
+        "--cross-lingual-embedder",
+        "hashing",
+        "--systems",
+        "bm25",
+    ]
     argv += ["--kb-cache", str(tmp_path / "cache")]
     args = _parse(argv)
     assert args.func(args) == 0
@@ -129,10 +142,24 @@ def test_mrr_is_cut_at_ten() -> None:
     not (SHARED_DATA / "scifact" / "corpus.jsonl").exists(),
     reason="needs $MEDKB_DATA_DIR (CI sets it)",
 )
+@pytest.mark.e2e  # a bundled model
 def test_scifact_limit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("MEDKB_DATA_DIR", str(SHARED_DATA))
     args = _parse(
-        ["eval", "retrieval", "--dataset", "scifact", "--limit", "5", "--corpus-limit", "30", "--embedder", "hashing"]
+        [
+            "eval",
+            "retrieval",
+            "--dataset",
+            "scifact",
+            "--limit",
+            "5",
+            "--corpus-limit",
+            "30",
+            "--embedder",
+            "hashing",
+            "--cross-lingual-embedder",
+            "hashing",
+        ]
         + ["--kb-cache", str(tmp_path / "cache"), "--json"]
     )
     assert args.func(args) == 0
@@ -168,6 +195,7 @@ def test_bioasq_corpus_is_the_deduplicated_snippets(tmp_path: Path) -> None:
     assert set(dataset.qrels["b"]) < set(dataset.qrels["a"])
 
 
+@pytest.mark.e2e  # a bundled model
 def test_translated_queries_run_beside_their_originals(
     beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -175,7 +203,18 @@ def test_translated_queries_run_beside_their_originals(
     lines = [{"id": "q1", "question": "佐米曲普坦 zolmitriptan"}, {"id": "q3", "question": "抗凝药 INR 监测"}]
     translated.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
     args = _parse(
-        ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--systems", "bm25"]
+        [
+            "eval",
+            "retrieval",
+            "--data",
+            str(beir_dir),
+            "--embedder",
+            "hashing",
+            "--cross-lingual-embedder",
+            "hashing",
+            "--systems",
+            "bm25",
+        ]
         + ["--queries", str(translated), "--with-original", "--kb-cache", str(tmp_path / "cache"), "--json"]
     )
     assert args.func(args) == 0
@@ -184,6 +223,7 @@ def test_translated_queries_run_beside_their_originals(
     assert out["systems"]["bm25@original"]["mrr@10"] == 1.0  # both originals name their document exactly
 
 
+@pytest.mark.e2e  # a bundled model
 def test_translate_searches_chinese_questions_as_their_english(
     beir_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -209,7 +249,18 @@ def test_translate_searches_chinese_questions_as_their_english(
     translated = tmp_path / "zh.jsonl"
     lines = [{"id": "q1", "question": "偏头痛急性发作用什么药？"}, {"id": "q3", "question": "如何监测抗凝药？"}]
     translated.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
-    base = ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--systems", "bm25,hybrid"]
+    base = [
+        "eval",
+        "retrieval",
+        "--data",
+        str(beir_dir),
+        "--embedder",
+        "hashing",
+        "--cross-lingual-embedder",
+        "hashing",
+        "--systems",
+        "bm25,hybrid",
+    ]
     base += ["--queries", str(translated), "--kb-cache", str(tmp_path / "cache"), "--json"]
     args = _parse(base)
     assert args.func(args) == 0
@@ -235,6 +286,7 @@ def test_a_translation_naming_an_unknown_query_is_refused(beir_dir: Path, tmp_pa
 
 
 @pytest.mark.parametrize("name", ["scifact", "pubmedqa", "medquad", "bioasq"])
+@pytest.mark.e2e  # a bundled model
 def test_every_system_on_every_data_set_ci_sized(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -271,6 +323,7 @@ def _beir_copy(beir_dir: Path, folder: Path, prefix: str) -> Path:
 
 
 @pytest.mark.parametrize("cache", ["default", "explicit"])
+@pytest.mark.e2e  # a bundled model
 def test_a_second_beir_directory_is_not_scored_on_the_first_ones_kb(
     beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cache: str
 ) -> None:
@@ -280,7 +333,19 @@ def test_a_second_beir_directory_is_not_scored_on_the_first_ones_kb(
     assert "xd3" in (other / "qrels.tsv").read_text()
     scores = []
     for folder in (beir_dir, other):
-        argv = ["eval", "retrieval", "--data", str(folder), "--embedder", "hashing", "--systems", "bm25", "--json"]
+        argv = [
+            "eval",
+            "retrieval",
+            "--data",
+            str(folder),
+            "--embedder",
+            "hashing",
+            "--cross-lingual-embedder",
+            "hashing",
+            "--systems",
+            "bm25",
+            "--json",
+        ]
         argv += ["--kb-cache", str(tmp_path / "cache")] if cache == "explicit" else []
         args = _parse(argv)
         assert args.func(args) == 0

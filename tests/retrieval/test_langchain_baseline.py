@@ -123,7 +123,7 @@ def test_chunks_with_the_same_text_stay_apart(real_kb: KnowledgeBase) -> None:
 
 @needs_langchain
 def test_baseline_is_built_once_and_again_after_ingest(dataset: EvalDataset, tmp_path: Path) -> None:
-    kb = open_kb(dataset, tmp_path / "cache", Settings(embedder="hashing"), None)
+    kb = open_kb(dataset, tmp_path / "cache", Settings(embedder="hashing", cross_lingual_embedder="hashing"), None)
     try:
         first = baseline_for(kb)
         assert baseline_for(kb) is first
@@ -134,6 +134,7 @@ def test_baseline_is_built_once_and_again_after_ingest(dataset: EvalDataset, tmp
         kb.close()
 
 
+@pytest.mark.e2e  # a bundled model
 def test_missing_dependency_names_the_extra(
     dataset: EvalDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,7 +144,18 @@ def test_missing_dependency_names_the_extra(
     add_eval_parser(parser.add_subparsers(dest="command", required=True))
     folder = _write_beir(tmp_path / "tiny", DOCS)
     args = parser.parse_args(
-        ["eval", "retrieval", "--data", str(folder), "--embedder", "hashing", "--systems", "langchain"]
+        [
+            "eval",
+            "retrieval",
+            "--data",
+            str(folder),
+            "--embedder",
+            "hashing",
+            "--cross-lingual-embedder",
+            "hashing",
+            "--systems",
+            "langchain",
+        ]
         + ["--kb-cache", str(tmp_path / "cache")]
     )
     with pytest.raises(EvalError, match=r"rank-bm25.*pip install -e '\.\[eval\]'"):

@@ -59,6 +59,7 @@ def kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
         yield knowledge_base
 
 
+@pytest.mark.e2e  # a bundled model
 def test_hybrid_is_the_default_and_hits_carry_both_scores(kb: KnowledgeBase) -> None:
     hits = kb.search("Can metformin be used in kidney disease?", 3)
     assert kb.settings.retrieval == "hybrid"
@@ -68,10 +69,12 @@ def test_hybrid_is_the_default_and_hits_carry_both_scores(kb: KnowledgeBase) -> 
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+@pytest.mark.e2e  # a bundled model
 def test_an_exact_term_finds_its_passage(kb: KnowledgeBase) -> None:
     assert kb.search("CYP2C19*2", 1)[0].source == "pgx#clopidogrel"
 
 
+@pytest.mark.e2e  # a bundled model
 def test_filters_apply_before_fusion_and_k_results_come_back(kb: KnowledgeBase) -> None:
     pubmed = kb.search("kidney", 8, {"source_name": "PubMed"})
     assert len(pubmed) == 8  # eight PubMed documents, one chunk each: all of them, though few mention kidneys
@@ -80,23 +83,27 @@ def test_filters_apply_before_fusion_and_k_results_come_back(kb: KnowledgeBase) 
     assert {h.source for h in recent} == {"label#metformin", "zh#hypertension", "pgx#clopidogrel"}
 
 
+@pytest.mark.e2e  # a bundled model
 def test_a_chinese_question_finds_english_evidence(kb: KnowledgeBase) -> None:
     hits = kb.search("二甲双胍在肾功能不全时可以使用吗？", 3)
     assert hits[0].source == "label#metformin"
     assert kb.search("二甲双胍在肾功能不全时可以使用吗？", 3, mode="dense")[0].source == "label#metformin"
 
 
+@pytest.mark.e2e  # a bundled model
 def test_an_english_question_finds_chinese_evidence(kb: KnowledgeBase) -> None:
     hits = kb.search("How should patients with high blood pressure limit salt?", 2)
     assert "zh#hypertension" in {h.source for h in hits}
 
 
+@pytest.mark.e2e  # a bundled model
 def test_rank_fusion_remains_available(kb: KnowledgeBase, tmp_path: Path) -> None:
     with KnowledgeBase.open(kb.directory, replace(kb.settings, fusion="rrf")) as other:
         hits = other.search("Can metformin be used in kidney disease?", 3)
     assert hits[0].source == "label#metformin"
 
 
+@pytest.mark.e2e  # a bundled model
 def test_mmr_spreads_the_top_over_documents(tmp_path: Path) -> None:
     paragraphs = [
         "Metformin is first-line therapy for type 2 diabetes and lowers HbA1c.",

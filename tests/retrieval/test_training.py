@@ -403,6 +403,7 @@ def test_small_knowledge_base_reports_no_test_figures(
     assert "test: no held-out pairs" in out and "test, trained" not in out
 
 
+@pytest.mark.e2e  # a bundled model
 def test_eval_systems_with_trained_models(trained_kb: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The harness refuses hybrid+rerank without a reranker, naming the command; with both models trained on the
     evaluated knowledge base it runs hybrid+rerank, tuned-dense and tuned-hybrid."""
@@ -419,7 +420,18 @@ def test_eval_systems_with_trained_models(trained_kb: Path, tmp_path: Path, caps
     (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\t4\t1\n", encoding="utf-8")
     parser = argparse.ArgumentParser(prog="medkb")
     add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    base = ["eval", "retrieval", "--data", str(folder), "--embedder", "hashing", "--kb-cache", str(tmp_path / "c")]
+    base = [
+        "eval",
+        "retrieval",
+        "--data",
+        str(folder),
+        "--embedder",
+        "hashing",
+        "--cross-lingual-embedder",
+        "hashing",
+        "--kb-cache",
+        str(tmp_path / "c"),
+    ]
     args = parser.parse_args([*base, "--print-kb-dir"])
     assert args.func(args) == 0
     kb_dir = Path(capsys.readouterr().out.strip())
