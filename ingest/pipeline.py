@@ -43,13 +43,13 @@ from ingest.readers import (
     reader_for,
     supported_extensions,
 )
+from kb.core.batch import Batch, FileState, NewDocument
 from kb.core.errors import MedkbError, ReaderError
 from kb.core.manifest import EMBEDDING_TEXT_VERSION
 from kb.core.model_registry import file_sha256
 from kb.core.protocols import Embedder
 from kb.core.types import Chunk, Document
 from kb.storage import Storage
-from kb.storage.store import FileState, NewDocument
 
 log = logging.getLogger(__name__)
 
@@ -438,13 +438,15 @@ class Ingestor:
         ]
         failed = {s for s, _ in pending.failures}
         added, removed = self.storage.write_batch(
-            batch,
-            deleted_doc_ids=pending.deleted,
-            failures=pending.failures,
-            cleared_failures=[s for s in pending.cleared if s not in failed],
-            files_done=pending.files_done,
-            files_forgotten=pending.files_forgotten,
-            claimed=pending.claimed,
+            Batch(
+                documents=batch,
+                deleted_doc_ids=pending.deleted,
+                failures=pending.failures,
+                cleared_failures=[s for s in pending.cleared if s not in failed],
+                files_done=pending.files_done,
+                files_forgotten=pending.files_forgotten,
+                claimed=pending.claimed,
+            )
         )
         self._report.chunks += added
         self._report.chunks_removed += removed

@@ -31,6 +31,7 @@ from generation.translate import GeneratorTranslator
 from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
 from ingest.readers import Reader, reader_named
+from kb.core.batch import Batch
 from kb.core.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
 from kb.core.filters import Filters
 from kb.core.lexical import is_chinese
@@ -316,7 +317,7 @@ class KnowledgeBase:
         """
         ids = list(dict.fromkeys(doc_ids))
         origins = self.storage.store.origins_of(ids)
-        _, removed = self.storage.write_batch([], deleted_doc_ids=ids, files_forgotten=origins)
+        _, removed = self.storage.write_batch(Batch(deleted_doc_ids=ids, files_forgotten=origins))
         self.storage.flush()
         return removed
 

@@ -11,18 +11,19 @@ an ingest starts) brings the files of a writer killed before saving them in step
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from kb.core.batch import Batch
 from kb.core.errors import MedkbError, SettingsMismatch
 from kb.core.filters import Filters
 from kb.core.lexical import match_expression
 from kb.core.protocols import VectorBackend
 from kb.core.types import Hit
 from kb.storage.faiss_index import VECTOR_DIR, FlatShards, cross_lingual_shards
-from kb.storage.store import DB_NAME, XVECTOR_TABLE, FileState, NewDocument, Store
+from kb.storage.store import DB_NAME, XVECTOR_TABLE, Store
 from kb.storage.vector_backends import open_vector_backend
 
 log = logging.getLogger(__name__)
@@ -170,24 +171,12 @@ class Storage:
             log.info("%s: deleting the temporary file of an interrupted write", tmp)
             tmp.unlink(missing_ok=True)
 
-    def write_batch(
-        self,
-        documents: Sequence[NewDocument],
-        *,
-        deleted_doc_ids: Iterable[str] = (),
-        failures: Iterable[tuple[str, str]] = (),
-        cleared_failures: Iterable[str] = (),
-        files_done: Iterable[FileState] = (),
-        files_forgotten: Iterable[str] = (),
-        claimed: Iterable[tuple[str, str]] = (),
-    ) -> tuple[int, int]:
+    def write_batch(self, batch: Batch) -> tuple[int, int]:
         """Commit one batch; returns (chunks added, chunks removed)."""
-        for new in documents:
+        for new in batch.documents:
             if new.xvectors is not None:
                 self._check_xvectors(new.xvectors)
-        result = self.store.write_batch(
-            documents, deleted_doc_ids, failures, cleared_failures, files_done, files_forgotten, claimed
-        )
+        result = self.store.write_batch(batch)
         self.index.apply(result.added_ids, result.removed_ids)
         if self.cross_lingual is not None:
             self.cross_lingual.apply(result.added_xids, result.removed_ids)

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from kb.core.batch import Batch, FileState
 from kb.core.drugs import DrugLabel, drug_label_from_document, name_keys
 from kb.core.errors import KnowledgeBaseNotFound
 from kb.core.filters import Filters
 from kb.core.lexical import TOKENIZER, index_text
-from kb.core.types import Chunk, Document, Hit, Section
+from kb.core.types import Document, Hit, Section
 
 log = logging.getLogger(__name__)
 
@@ -169,29 +170,6 @@ ALTER TABLE chunks_v2 RENAME TO chunks;
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 """
-
-
-@dataclass(frozen=True)
-class FileState:
-    """A file read completely into the knowledge base: what it looked like then."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    records: int = 0
-
-
-@dataclass(frozen=True)
-class NewDocument:
-    """A document ready to store: its chunks, their vectors (and cross-lingual vectors, one row per chunk, when a
-    multilingual encoder is configured), and the file it was read from (if any)."""
-
-    document: Document
-    chunks: Sequence[Chunk]
-    vectors: np.ndarray
-    origin: str | None = None
-    xvectors: np.ndarray | None = None
 
 
 @dataclass
@@ -757,20 +735,11 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------------------------------
 
-    def write_batch(
-        self,
-        documents: Iterable[NewDocument],
-        deleted_doc_ids: Iterable[str] = (),
-        failures: Iterable[tuple[str, str]] = (),
-        cleared_failures: Iterable[str] = (),
-        files_done: Iterable[FileState] = (),
-        files_forgotten: Iterable[str] = (),
-        claimed: Iterable[tuple[str, str]] = (),
-    ) -> BatchResult:
+    def write_batch(self, batch: Batch) -> BatchResult:
         """In one transaction: delete documents (replaced, withdrawn or gone), insert new documents with their
         chunks and vectors (and cross-lingual vectors), record (or clear) per-source failures, and record the files
-        now read completely."""
-        documents = list(documents)
+        now read completely (`Batch` says what each field holds)."""
+        documents = list(batch.documents)
         for new in documents:
             if new.xvectors is not None and len(new.xvectors) != len(new.chunks):
                 raise ValueError(
@@ -783,7 +752,7 @@ class Store:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for doc_id in dict.fromkeys(deleted_doc_ids):
+            for doc_id in dict.fromkeys(batch.deleted_doc_ids):
                 removed += [r[0] for r in db.execute("SELECT rowid FROM chunks WHERE doc_id = ?", (doc_id,))]
                 db.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
             for new in documents:
@@ -838,18 +807,18 @@ class Store:
                                 (rowid, np.asarray(new.xvectors[ord_], dtype=np.float32).tobytes()),
                             )
                             added_xids.append(rowid)
-            for source in cleared_failures:  # the file and the records in it (``path#L12``)
+            for source in batch.cleared_failures:  # the file and the records in it (``path#L12``)
                 db.execute(
                     "DELETE FROM failures WHERE source = ? OR substr(source, 1, length(?) + 1) = ? || '#'",
                     (source, source, source),
                 )
-            for source, reason in failures:
+            for source, reason in batch.failures:
                 db.execute("INSERT OR REPLACE INTO failures(source, reason) VALUES (?, ?)", (source, reason))
-            for doc_id, origin in claimed:  # stored before files were tracked (schema 1): record where they live
+            for doc_id, origin in batch.claimed:  # stored before files were tracked (schema 1): record where they live
                 db.execute("UPDATE documents SET origin = ? WHERE id = ? AND origin IS NULL", (origin, doc_id))
-            for path in files_forgotten:
+            for path in batch.files_forgotten:
                 db.execute("DELETE FROM files WHERE path = ?", (path,))
-            for f in files_done:
+            for f in batch.files_done:
                 db.execute(
                     "INSERT OR REPLACE INTO files(path, size, mtime_ns, sha256, records) VALUES (?, ?, ?, ?, ?)",
                     (f.path, f.size, f.mtime_ns, f.sha256, f.records),

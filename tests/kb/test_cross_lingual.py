@@ -19,11 +19,12 @@ import pytest
 
 from kb import Document, KnowledgeBase, Settings
 from kb.cli import main
+from kb.core.batch import Batch, NewDocument
 from kb.core.errors import MedkbError, SettingsMismatch
 from kb.core.protocols import Embedder
 from kb.core.types import Hit
 from kb.storage.faiss_index import CROSS_LINGUAL_DIR
-from kb.storage.store import SCHEMA_VERSION, XVECTOR_TABLE, NewDocument
+from kb.storage.store import SCHEMA_VERSION, XVECTOR_TABLE
 from retrieval.embedders import HashingEmbedder, make_embedder
 from retrieval.usem_embedder import DIM, UsemEmbedder
 
@@ -211,7 +212,9 @@ def test_stored_vectors_of_another_encoder_are_not_mixed(tmp_path: Path) -> None
         kb.ingest([METFORMIN])
         with pytest.raises(MedkbError, match="dimension 64"):
             kb.storage.write_batch(
-                [NewDocument(OTHERS[0], [], np.zeros((0, 64), np.float32), xvectors=np.ones((1, 64), np.float32))]
+                Batch(
+                    [NewDocument(OTHERS[0], [], np.zeros((0, 64), np.float32), xvectors=np.ones((1, 64), np.float32))]
+                )
             )
     with pytest.raises(SettingsMismatch, match="usem-multilingual-v3"):
         KnowledgeBase.open(tmp_path / "kb", cross_embedder=HashingEmbedder())

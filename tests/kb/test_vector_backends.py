@@ -17,11 +17,11 @@ import pytest
 
 from ingest.chunking import Chunker
 from kb import Document, KnowledgeBase, Settings
+from kb.core.batch import Batch, NewDocument
 from kb.core.errors import MedkbError
 from kb.core.filters import Filters
 from kb.core.protocols import VectorBackend
 from kb.storage.pgvector_index import PgvectorIndex
-from kb.storage.store import NewDocument
 
 BACKENDS = ("faiss", "chroma", "pgvector")
 TOPICS = ["metformin", "warfarin", "asthma", "amoxicillin", "statin", "insulin", "heparin", "sepsis"]
@@ -177,7 +177,7 @@ def test_a_missed_batch_is_repaired_on_open(tmp_path: Path, settings: Settings) 
         for doc in extra:
             chunks = chunker.chunk(doc)
             batch.append(NewDocument(doc, chunks, kb.embedder.embed_documents([c.text for c in chunks])))
-        kb.storage.store.write_batch(batch, [])
+        kb.storage.store.write_batch(Batch(documents=batch))
     with KnowledgeBase.open(tmp_path / "kb") as kb:
         assert kb.search(extra[1].text, k=1, mode="dense")[0].source == "late-1"
         assert kb.check() == []
