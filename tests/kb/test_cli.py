@@ -264,3 +264,18 @@ def test_search_and_ask_bound_k_and_the_question(
     assert main(["ask", "why " * 25_000, "--kb", str(kb), "--generator", "echo"]) == 2
     assert "question of 100,000 characters: expected at most 4,000" in capsys.readouterr().err
     assert main(["search", "penicillin", "--kb", str(kb), "--k", "3", "--json"]) == 0
+
+
+@pytest.mark.parametrize("encoder", ["", "hashing"])
+def test_ingest_chooses_the_cross_lingual_encoder_of_a_new_knowledge_base(
+    tmp_path: Path, docs_dir: Path, encoder: str
+) -> None:
+    from kb import KnowledgeBase
+
+    kb = tmp_path / "kb"
+    argv = ["ingest", str(docs_dir), "--kb", str(kb), "--embedder", "hashing", "--no-progress"]
+    assert main([*argv, "--cross-lingual-embedder", encoder]) == 0
+    with KnowledgeBase.open(kb) as opened:
+        assert opened.settings.cross_lingual_embedder == encoder
+        assert (opened.storage.cross_lingual is None) == (encoder == "")
+        assert opened.storage.store.count_xvectors() == (opened.stats()["chunks"] if encoder else 0)
