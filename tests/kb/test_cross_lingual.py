@@ -28,7 +28,7 @@ from kb.storage.store import SCHEMA_VERSION, XVECTOR_TABLE
 from retrieval.embedders import HashingEmbedder, make_embedder
 from retrieval.usem_embedder import DIM, UsemEmbedder
 
-FAKE = Settings(embedder="hashing", cross_lingual_embedder="hashing")
+FAKE = Settings(embedder="hashing")  # cross-lingual: the bundled USEM encoder
 OFF = Settings(embedder="hashing", cross_lingual_embedder="")
 
 METFORMIN = Document(
@@ -114,6 +114,7 @@ def test_a_chinese_question_finds_the_english_passage(bilingual_kb: KnowledgeBas
     assert hits[0].scores["cross_lingual"] == pytest.approx(hits[0].score)
 
 
+@pytest.mark.e2e  # a bundled model
 def test_an_english_question_finds_the_chinese_passage(bilingual_kb: KnowledgeBase) -> None:
     hits = _cross_hits(bilingual_kb, "How should patients with high blood pressure limit salt?")
     assert hits[0].title == "高血压"

@@ -52,7 +52,7 @@ def beir_dir(tmp_path: Path) -> Path:
 @pytest.mark.e2e  # a bundled model
 def test_beir_run_json(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _parse(
-        ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing", "--cross-lingual-embedder", "hashing"]
+        ["eval", "retrieval", "--data", str(beir_dir), "--embedder", "hashing"]
         + ["--kb-cache", str(tmp_path / "cache"), "--json"]
     )
     assert args.func(args) == 0
@@ -88,8 +88,6 @@ def test_kb_is_reused(beir_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
         "--data",
         str(beir_dir),
         "--embedder",
-        "hashing",
-        "--cross-lingual-embedder",
         "hashing",
         "--systems",
         "bm25",
@@ -157,8 +155,6 @@ def test_scifact_limit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
             "30",
             "--embedder",
             "hashing",
-            "--cross-lingual-embedder",
-            "hashing",
         ]
         + ["--kb-cache", str(tmp_path / "cache"), "--json"]
     )
@@ -210,8 +206,6 @@ def test_translated_queries_run_beside_their_originals(
             str(beir_dir),
             "--embedder",
             "hashing",
-            "--cross-lingual-embedder",
-            "hashing",
             "--systems",
             "bm25",
         ]
@@ -255,8 +249,6 @@ def test_translate_searches_chinese_questions_as_their_english(
         "--data",
         str(beir_dir),
         "--embedder",
-        "hashing",
-        "--cross-lingual-embedder",
         "hashing",
         "--systems",
         "bm25,hybrid",
@@ -339,8 +331,6 @@ def test_a_second_beir_directory_is_not_scored_on_the_first_ones_kb(
             "--data",
             str(folder),
             "--embedder",
-            "hashing",
-            "--cross-lingual-embedder",
             "hashing",
             "--systems",
             "bm25",

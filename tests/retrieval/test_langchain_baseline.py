@@ -151,8 +151,6 @@ def test_missing_dependency_names_the_extra(
             str(folder),
             "--embedder",
             "hashing",
-            "--cross-lingual-embedder",
-            "hashing",
             "--systems",
             "langchain",
         ]

@@ -427,8 +427,6 @@ def test_eval_systems_with_trained_models(trained_kb: Path, tmp_path: Path, caps
         str(folder),
         "--embedder",
         "hashing",
-        "--cross-lingual-embedder",
-        "hashing",
         "--kb-cache",
         str(tmp_path / "c"),
     ]
