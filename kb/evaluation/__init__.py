@@ -1,5 +1,8 @@
-"""Retrieval evaluation: named data sets as BEIR-style ``queries / corpus / qrels``, the systems compared on them,
-and the IR measures (computed by ``ir-measures``), behind ``medkb eval retrieval``.
+"""The evaluation harness behind ``medkb eval``, above the facade. Retrieval (``medkb eval retrieval``): named data
+sets as BEIR-style ``queries / corpus / qrels`` (`datasets`), the systems compared on them (`systems`) and the IR
+measures, computed by ``ir-measures`` (`metrics`); re-exported here. Answers (``medkb eval qa``): abstention,
+support and closed questions (`qa`), the clinical set (`clinical`) and the entailment checks (`entailment_eval`).
+Thresholds are fitted on half A of the questions and reported on half B (`splits`).
 
 Example::
 
