@@ -17,6 +17,7 @@ import pytest
 from corpora.catalog import REGISTRY_ENV
 from kb import KnowledgeBase, Settings
 from kb.cli import main
+from tests.fakes import FAKE_MODELS
 
 ENTREZ = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pubmed_xml" / "biopython" / "Entrez"
 pytestmark = pytest.mark.skipif(not ENTREZ.is_dir(), reason=f"shared PubMed fixtures {ENTREZ} missing")
@@ -79,7 +80,7 @@ def test_fetch_ingest_update_cycle(
     ingest = ["ingest", "--corpus", "test-pubmed", "--dest", str(dest), "--kb", str(kb_dir), "--no-progress"]
 
     assert main(["corpus", "fetch", "test-pubmed", "--dest", str(dest)]) == 0
-    assert main([*ingest, "--embedder", "hashing", "--cross-lingual-embedder", "hashing"]) == 0
+    assert main([*ingest, *FAKE_MODELS]) == 0
     assert "documents: 4 added" in capsys.readouterr().out
 
     _publish(root, "pubmed30n0003.xml.gz", _update_file())

@@ -13,6 +13,7 @@ import pytest
 
 from kb import KnowledgeBase, Settings
 from kb.cli import main
+from tests.fakes import ingest_with_fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBMED = ROOT.parent / "shared" / "data" / "pubmed_xml" / "biopython" / "Entrez" / "pubmed2.xml"
@@ -67,22 +68,7 @@ def test_bad_inputs_fail_one_by_one_and_nothing_else_is_lost(
     earlier = tmp_path / "earlier"
     earlier.mkdir()
     (earlier / "stored.md").write_text("# Stored before\n\nthe earlier note on metformin and eGFR.\n")
-    assert (
-        main(
-            [
-                "ingest",
-                str(earlier),
-                "--kb",
-                str(kb_dir),
-                "--embedder",
-                "hashing",
-                "--cross-lingual-embedder",
-                "hashing",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert ingest_with_fakes(kb_dir, earlier) == 0
 
     d = tmp_path / "incoming"
     d.mkdir()

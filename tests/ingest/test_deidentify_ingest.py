@@ -9,6 +9,7 @@ import pytest
 
 from kb import KnowledgeBase, Settings
 from kb.cli import main
+from tests.fakes import FAKE_MODELS
 
 NOTE = """Discharge summary
 
@@ -87,10 +88,7 @@ def test_cli_flag(tmp_path: Path, notes: Path, capsys: pytest.CaptureFixture[str
             str(notes),
             "--kb",
             str(kb),
-            "--embedder",
-            "hashing",
-            "--cross-lingual-embedder",
-            "hashing",
+            *FAKE_MODELS,
             "--deidentify",
             "--no-progress",
         ]

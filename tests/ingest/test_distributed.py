@@ -24,6 +24,7 @@ from kb import KnowledgeBase, Settings
 from kb.core.errors import MedkbError
 from kb.storage.store import XVECTOR_TABLE
 from retrieval.embedders import make_embedder
+from tests.fakes import FAKE_MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "corpora" / "sample"
@@ -199,10 +200,7 @@ def test_cli_reports_an_unreachable_scheduler(
         str(docs_dir),
         "--kb",
         str(tmp_path / "kb"),
-        "--embedder",
-        "hashing",
-        "--cross-lingual-embedder",
-        "hashing",
+        *FAKE_MODELS,
         "--no-progress",
     ]
     assert main([*argv, "--dask-scheduler", "tcp://127.0.0.1:9"]) == EXIT_ERROR

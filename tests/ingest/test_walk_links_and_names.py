@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kb import KnowledgeBase, Settings
-from kb.cli import main
+from tests.fakes import ingest_with_fakes
 
 FAKE = Settings(embedder="hashing", cross_lingual_embedder="")
 
@@ -47,19 +47,7 @@ def test_a_file_name_that_is_not_utf8_is_one_failure(tmp_path: Path, capsys: pyt
     os.close(fd)
     kb = tmp_path / "kb"
     for _ in range(2):  # the rerun neither crashes nor loses the good file
-        code = main(
-            [
-                "ingest",
-                str(d),
-                "--kb",
-                str(kb),
-                "--embedder",
-                "hashing",
-                "--cross-lingual-embedder",
-                "hashing",
-                "--no-progress",
-            ]
-        )
+        code = ingest_with_fakes(kb, d)
         assert code == 1  # done, with a failed input
         err = capsys.readouterr().err
         assert "zzz\\xff.txt: file name is not valid UTF-8" in err

@@ -10,27 +10,12 @@ from pathlib import Path
 import pytest
 
 from kb.cli import main
-
-
-def _ingest(kb: Path, *paths: Path) -> int:
-    return main(
-        [
-            "ingest",
-            *map(str, paths),
-            "--kb",
-            str(kb),
-            "--embedder",
-            "hashing",
-            "--cross-lingual-embedder",
-            "hashing",
-            "--no-progress",
-        ]
-    )
+from tests.fakes import FAKE_MODELS, ingest_with_fakes
 
 
 def test_ingest_search_ask_stats(tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kb = tmp_path / "kb"
-    assert _ingest(kb, docs_dir) == 0
+    assert ingest_with_fakes(kb, docs_dir) == 0
     out = capsys.readouterr().out
     assert "4 added" in out and "0 failed" in out
 
@@ -67,7 +52,7 @@ def test_ingest_with_a_bad_file_exits_non_zero(
     tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (docs_dir / "scan.pdf").write_bytes(b"%PDF-1.4 garbage")
-    assert _ingest(tmp_path / "kb", docs_dir) == 1
+    assert ingest_with_fakes(tmp_path / "kb", docs_dir) == 1
     captured = capsys.readouterr()
     assert "scan.pdf" in captured.err and "4 added" in captured.out and "1 failed" in captured.out
 
@@ -108,10 +93,7 @@ def test_ingest_a_named_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "sample",
         "--kb",
         str(kb),
-        "--embedder",
-        "hashing",
-        "--cross-lingual-embedder",
-        "hashing",
+        *FAKE_MODELS,
         "--no-progress",
     ]
     assert main(args) == 0
@@ -122,10 +104,7 @@ def test_ingest_a_named_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_ingest_without_inputs_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["ingest", "--kb", str(tmp_path / "kb"), "--embedder", "hashing", "--cross-lingual-embedder", "hashing"])
-        == 2
-    )
+    assert main(["ingest", "--kb", str(tmp_path / "kb"), *FAKE_MODELS]) == 2
     assert "nothing to ingest" in capsys.readouterr().err
 
 
@@ -153,7 +132,7 @@ def test_ask_with_a_patient_warns_before_the_answer(
     tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kb = tmp_path / "kb"
-    assert _ingest(kb, docs_dir) == 0
+    assert ingest_with_fakes(kb, docs_dir) == 0
     capsys.readouterr()
     ask = ["ask", "penicillin allergy amoxicillin?", "--kb", str(kb), "--generator", "echo", "--allergy", "penicillin"]
     assert main([*ask, "--age", "67", "--json", "--task", "treatment"]) == 0
@@ -180,22 +159,7 @@ def test_a_bad_patient_flag_is_a_one_line_error(
     tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kb = tmp_path / "kb"
-    assert (
-        main(
-            [
-                "ingest",
-                str(docs_dir / "asthma.txt"),
-                "--kb",
-                str(kb),
-                "--embedder",
-                "hashing",
-                "--cross-lingual-embedder",
-                "hashing",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert ingest_with_fakes(kb, docs_dir / "asthma.txt") == 0
     capsys.readouterr()
     assert main(["ask", "q?", "--kb", str(kb), "--generator", "echo", "--age", "300"]) == 2
     err = capsys.readouterr().err.strip()
@@ -235,7 +199,7 @@ def test_ask_streams_the_draft_before_the_verified_answer(
     tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kb = tmp_path / "kb"
-    assert _ingest(kb, docs_dir) == 0
+    assert ingest_with_fakes(kb, docs_dir) == 0
     capsys.readouterr()
     ask = ["ask", "penicillin allergy amoxicillin?", "--kb", str(kb), "--generator", "echo"]
     assert main([*ask, "--stream"]) == 0
@@ -254,7 +218,7 @@ def test_search_and_ask_bound_k_and_the_question(
     """``--k 0`` was silently read as the default 10; ``--k 100000`` and a 100,000-character question ran for
     minutes. Each is now refused with one line naming the value and the range expected."""
     kb = tmp_path / "kb"
-    assert _ingest(kb, docs_dir) == 0
+    assert ingest_with_fakes(kb, docs_dir) == 0
     capsys.readouterr()
     assert main(["search", "penicillin", "--kb", str(kb), "--k", "0"]) == 2
     assert "k=0: expected a whole number from 1 to 10000" in capsys.readouterr().err

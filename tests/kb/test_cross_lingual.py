@@ -27,6 +27,7 @@ from kb.storage.faiss_index import CROSS_LINGUAL_DIR
 from kb.storage.store import SCHEMA_VERSION, XVECTOR_TABLE
 from retrieval.embedders import HashingEmbedder, make_embedder
 from retrieval.usem_embedder import DIM, UsemEmbedder
+from tests.fakes import ingest_with_fakes
 
 FAKE = Settings(embedder="hashing")  # cross-lingual: the bundled USEM encoder
 OFF = Settings(embedder="hashing", cross_lingual_embedder="")
@@ -153,22 +154,7 @@ def test_deletion_replacement_and_sync_keep_the_cross_lingual_index_in_step(
     tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kb_dir = tmp_path / "kb"
-    assert (
-        main(
-            [
-                "ingest",
-                str(docs_dir),
-                "--kb",
-                str(kb_dir),
-                "--embedder",
-                "hashing",
-                "--cross-lingual-embedder",
-                "hashing",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert ingest_with_fakes(kb_dir, docs_dir) == 0
     with KnowledgeBase.open(kb_dir) as kb:
         _assert_in_step(kb)
         before = set(_xvectors_by_chunk(kb))

@@ -15,29 +15,13 @@ from kb.cli import EXIT_ERROR, EXIT_FAILURES, main
 from kb.core.errors import KnowledgeBaseExists, KnowledgeBaseNotFound
 from kb.core.manifest import MANIFEST
 from kb.storage.faiss_index import CROSS_LINGUAL_DIR, VECTOR_DIR
-
-
-def _ingest(kb: Path, *paths: Path, extra: tuple[str, ...] = ()) -> int:
-    return main(
-        [
-            "ingest",
-            *map(str, paths),
-            "--kb",
-            str(kb),
-            "--embedder",
-            "hashing",
-            "--cross-lingual-embedder",
-            "hashing",
-            "--no-progress",
-            *extra,
-        ]
-    )
+from tests.fakes import ingest_with_fakes
 
 
 @pytest.fixture()
 def built(tmp_path: Path, docs_dir: Path) -> Path:
     kb = tmp_path / "kb"
-    assert _ingest(kb, docs_dir, extra=("--chunk-tokens", "200")) == 0
+    assert ingest_with_fakes(kb, docs_dir, extra=("--chunk-tokens", "200")) == 0
     return kb
 
 
@@ -52,7 +36,7 @@ def test_a_lost_manifest_is_refused_by_ingest_not_started_over(
     more.mkdir()
     (more / "gout.txt").write_text("Gout\n\nColchicine treats acute gout flares.\n")
     capsys.readouterr()
-    assert _ingest(built, more, extra=("--chunk-tokens", "100")) == EXIT_ERROR
+    assert ingest_with_fakes(built, more, extra=("--chunk-tokens", "100")) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "no manifest.json" in err and "medkb check --repair" in err
     assert not (built / MANIFEST).exists()
@@ -76,7 +60,9 @@ def test_check_repair_restores_the_manifest_and_ingest_goes_on(
     more = tmp_path / "more"
     more.mkdir()
     (more / "gout.txt").write_text("Gout\n\nColchicine treats acute gout flares.\n")
-    assert _ingest(built, more, extra=("--chunk-tokens", "100")) == 0  # the override is ignored, with a warning
+    assert (
+        ingest_with_fakes(built, more, extra=("--chunk-tokens", "100")) == 0
+    )  # the override is ignored, with a warning
     assert KnowledgeBase.open(built).manifest.settings.chunk_tokens == 200
 
 
@@ -148,7 +134,7 @@ def test_rerunning_an_ingest_finishes_an_interrupted_index_write(built: Path, do
     (shard.parent / (shard.name + ".tmp")).write_bytes(shard.read_bytes()[:100])
     assert main(["check", "--kb", str(built)]) == EXIT_FAILURES
 
-    assert _ingest(built, docs_dir) == 0  # nothing left to read, but the index write is finished
+    assert ingest_with_fakes(built, docs_dir) == 0  # nothing left to read, but the index write is finished
     assert not list((built / VECTOR_DIR).rglob("*.tmp"))
     assert main(["check", "--kb", str(built)]) == 0
 
@@ -202,7 +188,7 @@ def test_exit_statuses_tell_failed_inputs_from_errors(
 ) -> None:
     kb = tmp_path / "kb"
     (docs_dir / "scan.pdf").write_bytes(b"%PDF-1.4 garbage")
-    assert _ingest(kb, docs_dir) == EXIT_FAILURES == 1
+    assert ingest_with_fakes(kb, docs_dir) == EXIT_FAILURES == 1
     assert main(["search", "asthma", "--kb", str(tmp_path / "nowhere")]) == EXIT_ERROR == 2
 
     def crash(*args: object, **kwargs: object) -> None:
@@ -221,9 +207,9 @@ def test_unsupported_files_of_a_walked_folder_are_skipped(
     (docs_dir / "README").write_text("how this folder was made\n")
     (docs_dir / "site.conf").write_text("key = value\n")
     kb = tmp_path / "kb"
-    assert _ingest(kb, docs_dir) == 0
+    assert ingest_with_fakes(kb, docs_dir) == 0
     captured = capsys.readouterr()
     assert "2 skipped (unsupported type)" in captured.out and "0 failed" in captured.out
     assert f"skipped: {docs_dir / 'README'}" in captured.err
-    assert _ingest(kb, docs_dir / "site.conf") == EXIT_FAILURES  # named explicitly: a failure
+    assert ingest_with_fakes(kb, docs_dir / "site.conf") == EXIT_FAILURES  # named explicitly: a failure
     assert "site.conf" in capsys.readouterr().err

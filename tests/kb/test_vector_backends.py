@@ -22,6 +22,7 @@ from kb.core.errors import MedkbError
 from kb.core.filters import Filters
 from kb.core.protocols import VectorBackend
 from kb.storage.pgvector_index import PgvectorIndex
+from tests.fakes import FAKE_MODELS
 
 BACKENDS = ("faiss", "chroma", "pgvector")
 TOPICS = ["metformin", "warfarin", "asthma", "amoxicillin", "statin", "insulin", "heparin", "sepsis"]
@@ -224,10 +225,7 @@ def test_cli_store_flags_with_an_embedded_postgres(
         str(docs_dir),
         "--kb",
         str(kb),
-        "--embedder",
-        "hashing",
-        "--cross-lingual-embedder",
-        "hashing",
+        *FAKE_MODELS,
         "--store",
         "pgvector",
         "--no-progress",
