@@ -511,10 +511,11 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 def _restore_manifest(directory: Path) -> None:
+    from kb.core.manifest import MANIFEST
     from kb.storage.manifest_copy import restore_manifest
 
     if restore_manifest(directory):
-        print(f"restored {directory / 'manifest.json'} from the copy in kb.sqlite")
+        print(f"restored {directory / MANIFEST} from the copy in kb.sqlite")
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -141,7 +141,7 @@ def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_li
         shutil.rmtree(directory / "kb", ignore_errors=True)
     kb = KnowledgeBase.open_or_create(directory / "kb", settings)
     try:
-        if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == expected:
+        if built == expected:  # read above; one built otherwise was deleted there
             log.info("reusing %s", directory / "kb")
             if kb.cross_embedder is not None and kb.storage.store.count_missing_xvectors():
                 log.info("adding cross-lingual vectors to %s", directory / "kb")

@@ -247,11 +247,8 @@ class FlatShards:
         return problems
 
     def repair(self) -> list[str]:
-        """Bring every shard file in step with SQLite and save it, and delete the temporary files of a write that
-        was cut short; returns the differences found (:meth:`check`). Reads each shard once to compare it."""
-        for tmp in self.dir.glob("*.tmp") if self.dir.is_dir() else ():
-            log.info("%s: deleting the temporary file of an interrupted write", tmp)
-            tmp.unlink(missing_ok=True)
+        """Bring every shard file in step with SQLite and save it; returns the differences found (:meth:`check`).
+        Reads each shard once to compare it. (`kb.storage.facade.Storage.repair` deletes temporary files.)"""
         problems = self.check()
         if problems:
             for shard in sorted(set(self.wanted_shards()) | set(self.shard_files())):
@@ -424,11 +421,7 @@ class VectorIndex:
         return self.flat.check()
 
     def repair(self) -> list[str]:
-        """Bring the flat shards in step with SQLite and save them; delete the temporary files of an interrupted
-        write, an HNSW graph's included."""
-        vdir = self.directory / VECTOR_DIR
-        for name in (HNSW_FILE + ".tmp", HNSW_META + ".tmp"):
-            (vdir / name).unlink(missing_ok=True)
+        """Bring the flat shards in step with SQLite and save them (the HNSW graph is rebuilt by `medkb reindex`)."""
         return self.flat.repair()
 
     def hnsw_lag(self) -> float | None:
