@@ -174,7 +174,7 @@ def time_search(
     times, short, broken = [], 0, 0
     for query in queries:
         if cold:
-            kb.storage.store.clear_filter_cache()
+            kb.storage.store.filters.clear_cache()
         started = time.perf_counter()
         hits = kb.search(query, K, filters, mode=mode)
         times.append(time.perf_counter() - started)
@@ -301,9 +301,9 @@ def lexical_anatomy(db_path: Path, queries: list[str], slowest: int = 5) -> dict
 
 
 def filter_anatomy(kb: Any, repeats: int = 20) -> dict[str, Any]:
-    """What resolving each filter to chunk ids (``store.matching_ids``, run once per filtered dense search) costs,
-    the SQL plan it gets, and the same ids found documents-first (the filter evaluated once per document, then
-    the chunks of the passing documents looked up by index), on a read-only connection."""
+    """What resolving each filter to chunk ids (``Store.filters.matching_ids``, run once per filtered dense search)
+    costs, the SQL plan it gets, and the same ids found documents-first (the filter evaluated once per document,
+    then the chunks of the passing documents looked up by index), on a read-only connection."""
     from kb.core.filters import Filters
 
     db = sqlite3.connect(f"file:{kb.directory / 'kb.sqlite'}?mode=ro", uri=True)
@@ -315,9 +315,9 @@ def filter_anatomy(kb: Any, repeats: int = 20) -> dict[str, Any]:
         doc_first = f"SELECT rowid FROM chunks WHERE doc_id IN (SELECT d.id FROM documents d WHERE {where})"
         times: dict[str, list[float]] = {"matching_ids_uncached": [], "join_sql": [], "documents_first_sql": []}
         for _ in range(repeats):
-            kb.storage.store.clear_filter_cache()
+            kb.storage.store.filters.clear_cache()
             started = time.perf_counter()
-            ids = kb.storage.store.matching_ids(filters)
+            ids = kb.storage.store.filters.matching_ids(filters)
             times["matching_ids_uncached"].append(time.perf_counter() - started)
             started = time.perf_counter()
             other = [r[0] for r in db.execute(doc_first, params)]
@@ -371,7 +371,7 @@ def main() -> None:
             log.info("%-8s %s", mode, modes[mode])
         filtered = {}
         for name, spec in FILTERS.items():
-            matching = int(kb.storage.store.matching_ids(Filters.from_mapping(spec)).size)
+            matching = int(kb.storage.store.filters.matching_ids(Filters.from_mapping(spec)).size)
             row: dict[str, Any] = {"filters": spec, "matching_chunks": matching, "share": matching / stats["chunks"]}
             filtered[name] = row | time_search(kb, queries, "hybrid", spec)
             filtered[name]["cold"] = time_search(kb, queries, "hybrid", spec, cold=True)

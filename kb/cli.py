@@ -296,7 +296,7 @@ def _ingest(args: argparse.Namespace) -> int:
             reader=reader,
             dask_scheduler=args.dask_scheduler,
         )
-        stored = kb.storage.store.count_documents_from(str(p.resolve()) for p in paths) if args.corpus else 0
+        stored = kb.storage.store.files.count_documents_from(str(p.resolve()) for p in paths) if args.corpus else 0
         lag = kb.storage.index.hnsw_lag()
     if lag is not None and lag > 0.1:
         print(f"the HNSW graph does not cover {lag:.0%} of the chunks (searched exactly); run `medkb reindex`")
@@ -501,11 +501,11 @@ def _reindex(args: argparse.Namespace) -> int:
             print(f"rebuilt {kind} vector index: {n} vectors")
         if args.cross_lingual or kb.cross_embedder is not None:
             store = kb.storage.store
-            missing = store.count_missing_xvectors() if kb.cross_embedder is not None else 0
+            missing = store.xvectors.count_missing() if kb.cross_embedder is not None else 0
             bar = tqdm(total=missing, unit="chunk", disable=args.no_progress or not missing, file=sys.stderr)
             with bar:
                 added = kb.backfill_cross_lingual(progress=lambda done: bar.update(done - bar.n))
-            have, chunks = store.count_xvectors(), store.counts()["chunks"]
+            have, chunks = store.xvectors.count(), store.counts()["chunks"]
             print(f"cross-lingual vectors: {have} of {chunks} chunks ({added} added)")
     return 0
 

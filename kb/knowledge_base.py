@@ -316,7 +316,7 @@ class KnowledgeBase:
             kb.delete([hit.doc_id for hit in kb.search("withdrawn trial", k=3)])
         """
         ids = list(dict.fromkeys(doc_ids))
-        origins = self.storage.store.origins_of(ids)
+        origins = self.storage.store.documents.origins_of(ids)
         _, removed = self.storage.write_batch(Batch(deleted_doc_ids=ids, files_forgotten=origins))
         self.storage.flush()
         return removed
@@ -489,7 +489,7 @@ class KnowledgeBase:
             checking=Checking(
                 self.embedder,
                 self.cross_embedder,
-                self.storage.store,
+                self.storage.store.drugs,
                 subject=self.settings.subject_match,
                 entailment=entailment,
             ),
@@ -552,16 +552,16 @@ class KnowledgeBase:
             chunks, vectors = kb.chunk_vectors()
             sklearn.decomposition.PCA(2).fit_transform(vectors)
         """
-        parts = list(self.storage.store.iter_vectors())
+        parts = list(self.storage.store.vectors.iter_vectors())
         if not parts:
             return [], np.zeros((0, self.manifest.embedder_dim), np.float32)
         ids = np.concatenate([batch_ids for batch_ids, _ in parts])
-        hits = self.storage.store.hits(ids.tolist(), [0.0] * len(ids))
+        hits = self.storage.store.documents.hits(ids.tolist(), [0.0] * len(ids))
         return hits, np.concatenate([vectors for _, vectors in parts])
 
     def failures(self) -> list[tuple[str, str]]:
         """Sources that failed to ingest, with the reason, as last recorded."""
-        return self.storage.store.failures()
+        return self.storage.store.files.failures()
 
     def reindex(self, index_type: str | None = None, *, vector_store: str | None = None, dsn: str | None = None) -> int:
         """Rebuild the vector indexes from ``kb.sqlite``; returns the number of vectors in the main one. Given

@@ -175,7 +175,7 @@ class MedkbVectorStore(VectorStore):
         medkb document ids; unknown ids are left out."""
         found = []
         for doc_id in ids:
-            doc = self.kb.storage.store.get_document(doc_id)
+            doc = self.kb.storage.store.documents.get_document(doc_id)
             if doc is not None:
                 metadata = {"doc_id": doc.id, "title": doc.title, "source": doc.source}
                 found.append(

@@ -24,11 +24,9 @@ import numpy as np
 
 from kb.core.filters import Filters
 from kb.core.lexical import is_chinese
-from kb.core.protocols import Embedder
+from kb.core.protocols import ChunkSearch, Embedder
 from kb.core.settings import Settings
 from kb.core.types import Hit
-from kb.storage import Storage
-from kb.storage.store import XVECTOR_TABLE
 from retrieval.fusion import maximal_marginal_relevance, query_weights, reciprocal_rank_fusion, score_fusion
 
 log = logging.getLogger(__name__)
@@ -68,46 +66,46 @@ class Searcher:
     cross-lingual index (None when the knowledge base has none), made only when a search needs it."""
 
     def __init__(
-        self, storage: Storage, embedder: Embedder, cross_embedder: Callable[[], Embedder | None], settings: Settings
+        self,
+        storage: ChunkSearch,
+        embedder: Embedder,
+        cross_embedder: Callable[[], Embedder | None],
+        settings: Settings,
     ) -> None:
         self.storage = storage
         self.embedder = embedder
         self._cross_embedder = cross_embedder
         self.settings = settings
-        self._cjk: tuple[tuple[int, int], np.ndarray] | None = None
 
     def search(self, query: str, k: int, filters: Filters, mode: str, *, mmr: bool | None = None) -> list[Hit]:
         """The top ``k`` hits for ``query`` by ``mode`` (``dense``, ``lexical`` or ``hybrid``); ``mmr`` (default
         ``settings.mmr``) diversifies hybrid results."""
-        store = self.storage.store
         if mode == "lexical":
             ids, scores = self.storage.lexical(query, k, filters)
-            return store.hits(ids.tolist(), scores.tolist(), "lexical")
+            return self.storage.hits(ids.tolist(), scores.tolist(), "lexical")
         if mode == "dense":
             dense = self.dense(query, k, filters)
-            return store.hits(dense.ids, dense.scores, "dense")
+            return self.storage.hits(dense.ids, dense.scores, "dense")
         return self.hybrid(query, k, filters, mmr=self.settings.mmr if mmr is None else mmr)
 
     # -- dense ------------------------------------------------------------------------------------------------------
 
     def dense(self, query: str, k: int, filters: Filters) -> DenseCandidates:
         """The top ``k`` chunks by cosine in the index that suits the question's language (see the module doc)."""
-        cross = self._cross() if self.storage.cross_lingual is not None else None
+        cross = self._cross() if self.storage.has_cross_lingual else None
         if cross is not None and is_chinese(query):
             vector = cross.embed_query(query)
             ids, scores = self.storage.dense_cross(vector, k, filters)
             return DenseCandidates(ids.tolist(), scores.tolist(), lambda other: self._cosines(other, vector, True))
         vector = self.embedder.embed_query(query)
         ids, scores = self.storage.dense(vector, k, filters)
-        cjk = self._cjk_ids() if cross is not None else np.zeros(0, np.int64)
+        cjk = self.storage.chinese_chunk_ids() if cross is not None else np.zeros(0, np.int64)
         if not cjk.size:
             return DenseCandidates(ids.tolist(), scores.tolist(), lambda other: self._cosines(other, vector, False))
         # English question, Chinese chunks present: those are scored in the cross-lingual space instead.
         assert cross is not None
         xvector = cross.embed_query(query)
-        allowed = cjk if filters.empty else np.intersect1d(cjk, self.storage.store.matching_ids(filters))
-        assert self.storage.cross_lingual is not None
-        xids, xscores = self.storage.cross_lingual.search(xvector.reshape(1, -1), k, allowed)
+        xids, xscores = self.storage.dense_cross(xvector, k, filters, among=cjk)
         cjk_set = set(cjk.tolist())
         merged = {i: s for i, s in zip(ids.tolist(), scores.tolist(), strict=True) if i not in cjk_set}
         merged.update(zip(xids.tolist(), xscores.tolist(), strict=True))
@@ -126,17 +124,8 @@ class Searcher:
     def _cosines(self, ids: Sequence[int], vector: np.ndarray, cross: bool) -> dict[int, float]:
         if not len(ids):
             return {}
-        table = XVECTOR_TABLE if cross else "chunks"
-        found, vectors = self.storage.store.vectors_for(list(ids), table=table)
+        found, vectors = self.storage.vectors_for(list(ids), cross_lingual=cross)
         return dict(zip(found.tolist(), (vectors @ vector).tolist(), strict=True)) if found.size else {}
-
-    def _cjk_ids(self) -> np.ndarray:
-        """Row ids of chunks holding Chinese text, cached until the chunk table changes."""
-        store = self.storage.store
-        state = store.chunk_table_state()
-        if self._cjk is None or self._cjk[0] != state:
-            self._cjk = (state, store.cjk_chunk_ids())
-        return self._cjk[1]
 
     # -- hybrid -----------------------------------------------------------------------------------------------------
 
@@ -166,10 +155,10 @@ class Searcher:
         extra = {"dense": found.cosine, "lexical": found.bm25}
         if not mmr:
             top = fused[:k]
-            return self.storage.store.hits([i for i, _ in top], [f for _, f in top], "hybrid", extra)
+            return self.storage.hits([i for i, _ in top], [f for _, f in top], "hybrid", extra)
         pool = fused[: max(_MMR_POOL * k, _MMR_MIN_POOL)]
-        hits = self.storage.store.hits([i for i, _ in pool], [f for _, f in pool], "hybrid", extra)
-        stored, vectors = self.storage.store.vectors_for([i for i, _ in pool])
+        hits = self.storage.hits([i for i, _ in pool], [f for _, f in pool], "hybrid", extra)
+        stored, vectors = self.storage.vectors_for([i for i, _ in pool])
         by_id = dict(zip(stored.tolist(), vectors, strict=True))
         rowid = {hit.chunk_id: i for hit, (i, _) in zip(hits, pool, strict=False)}
         hits = [hit for hit in hits if rowid.get(hit.chunk_id) in by_id]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from kb.core.batch import Batch, FileState
     from kb.core.drugs import DrugLabel
+    from kb.core.filters import Filters
+    from kb.core.types import Hit
 
 
 #: A chat, as generators take it: ``{"role", "content"}`` messages.
@@ -51,7 +54,7 @@ class Embedder(Protocol):
 
 @runtime_checkable
 class DrugTable(Protocol):
-    """The knowledge base's drug labels, for the safety checks (`kb.storage.store.Store` is one)."""
+    """The knowledge base's drug labels, for the safety checks (``Store.drugs`` of `kb.storage.store` is one)."""
 
     def drug_names(self) -> set[str]:
         """Every lower-case name that finds a drug label."""
@@ -126,4 +129,104 @@ class QuestionTranslator(Protocol):
 
     def translate(self, question: str) -> str:
         """``question`` in English, or ``""`` when no translation came out."""
+        ...
+
+
+#: (ids, scores) of a ranking: chunk row ids (the ids every index shares) and their scores, best first.
+Ranking = tuple[np.ndarray, np.ndarray]
+
+
+@runtime_checkable
+class ChunkSearch(Protocol):
+    """What retrieval reads from a knowledge base (`kb.storage.Storage` is one): rankings of chunk row ids from the
+    dense, cross-lingual and lexical indexes, and the chunks and vectors behind those ids."""
+
+    @property
+    def has_cross_lingual(self) -> bool:
+        """Whether the knowledge base has a cross-lingual index."""
+        ...
+
+    def dense(self, query: np.ndarray, k: int, filters: Filters | None = None) -> Ranking:
+        """Top-``k`` by cosine in the main vector index, among chunks whose documents pass ``filters``."""
+        ...
+
+    def dense_cross(
+        self, query: np.ndarray, k: int, filters: Filters | None = None, *, among: np.ndarray | None = None
+    ) -> Ranking:
+        """Top-``k`` by cosine in the cross-lingual index (nothing without one), among chunks that pass ``filters``
+        and, when given, whose row ids are in ``among``."""
+        ...
+
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> Ranking:
+        """Top-``k`` by BM25 for the words of ``query``."""
+        ...
+
+    def hits(
+        self,
+        ids: Sequence[int],
+        scores: Sequence[float],
+        kind: str = "dense",
+        extra: Mapping[str, Mapping[int, float]] | None = None,
+    ) -> list[Hit]:
+        """The chunks with these row ids as hits, in the order given, scored ``kind`` (plus ``extra`` scores)."""
+        ...
+
+    def vectors_for(self, ids: Sequence[int], *, cross_lingual: bool = False) -> Ranking:
+        """(ids found, their stored vectors), main or cross-lingual."""
+        ...
+
+    def chinese_chunk_ids(self) -> np.ndarray:
+        """Row ids of the chunks holding Chinese text, ascending."""
+        ...
+
+
+@runtime_checkable
+class IngestTarget(Protocol):
+    """Where ingestion writes (`kb.storage.Storage` is one), and what it reads to skip what is already stored."""
+
+    def has_document(self, doc_id: str) -> bool: ...
+
+    def versions_for_source(self, source: str) -> dict[str, int | None]:
+        """{document id: version} of the stored documents with this source."""
+        ...
+
+    def document_ids_for_origin(self, origin: str) -> list[str]:
+        """The stored documents read from the file ``origin``."""
+        ...
+
+    def origins(self) -> list[str]:
+        """Every file some stored document or completed-file record came from."""
+        ...
+
+    def file_state(self, path: str) -> FileState | None:
+        """What was recorded when the file ``path`` was last read completely; None if never."""
+        ...
+
+    def touch_file(self, state: FileState) -> None:
+        """Record a new mtime for a file whose content is unchanged."""
+        ...
+
+    def write_batch(self, batch: Batch) -> tuple[int, int]:
+        """Commit one batch; returns (chunks added, chunks removed)."""
+        ...
+
+    def missing_cross_lingual(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """Up to ``limit`` chunks above row id ``after`` without a cross-lingual vector, as (row id, title,
+        section, text)."""
+        ...
+
+    def add_cross_lingual(self, ids: Sequence[int], vectors: np.ndarray) -> int:
+        """Store cross-lingual vectors for stored chunks that lack one; returns how many were stored."""
+        ...
+
+    def finish_interrupted_writes(self) -> list[str]:
+        """Finish the index writes a killed writer left undone; returns the differences repaired."""
+        ...
+
+    def purge_deleted_text(self) -> None:
+        """Make the text of deleted chunks leave the files too."""
+        ...
+
+    def flush(self) -> None:
+        """Save what is held in memory."""
         ...

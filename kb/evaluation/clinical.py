@@ -334,7 +334,7 @@ def subject_figures(kb: KnowledgeBase, questions: Sequence[ClinicalQuestion]) ->
     from generation.subject import on_subject
 
     k = kb.settings.top_k
-    known = kb.storage.store.drug_names()
+    known = kb.storage.store.drugs.drug_names()
     out: dict[str, Any] = {}
     for part in ("A", "B"):
         plain = kept = emptied = answerable = unanswerable = 0

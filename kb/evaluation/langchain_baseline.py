@@ -106,13 +106,13 @@ class LangChainBaseline:
 
         started = time.perf_counter()
         self._store = store = kb.storage.store
-        self.checksum = store.chunk_id_checksum()
+        self.checksum = store.vectors.range_checksum()
         texts: list[str] = []
         vectors: list[np.ndarray] = []
         metadatas: list[dict[str, int]] = []
         # The chunk's text and its document's title come with the hits the store makes for ids, in the order given.
-        for ids, batch in store.iter_vectors(_BATCH):
-            for hit, vector in zip(store.hits(ids.tolist(), [0.0] * len(ids)), batch, strict=True):
+        for ids, batch in store.vectors.iter_vectors(_BATCH):
+            for hit, vector in zip(store.documents.hits(ids.tolist(), [0.0] * len(ids)), batch, strict=True):
                 texts.append(index_text(hit.title, hit.text))
                 vectors.append(vector)
             metadatas += [{_ID_KEY: int(i)} for i in ids]
@@ -139,13 +139,13 @@ class LangChainBaseline:
         fused documents without their scores, so each hit's score is its reciprocal rank."""
         docs = self.ensemble.invoke(query)[:depth]
         ids = [int(doc.metadata[_ID_KEY]) for doc in docs]
-        return self._store.hits(ids, [1.0 / rank for rank in range(1, len(ids) + 1)], "langchain")
+        return self._store.documents.hits(ids, [1.0 / rank for rank in range(1, len(ids) + 1)], "langchain")
 
 
 def baseline_for(kb: KnowledgeBase) -> LangChainBaseline:
     """``kb``'s baseline, built on first use and again whenever its chunks have changed."""
     baseline = _BASELINES.get(kb)
-    if baseline is None or baseline.checksum != kb.storage.store.chunk_id_checksum():
+    if baseline is None or baseline.checksum != kb.storage.store.vectors.range_checksum():
         baseline = _BASELINES[kb] = LangChainBaseline(kb)
     return baseline
 

@@ -184,7 +184,7 @@ def evaluate_unanswerable(kb: KnowledgeBase, items: Sequence[ClosedItem], *, k: 
     rows: list[tuple[ClosedItem, float, bool]] = []
     # the best evidence score of the hits about the question's subject (0 when none is), as kb.ask gates it
     on_topic: list[tuple[ClosedItem, float, bool]] = []
-    known = kb.storage.store.drug_names()
+    known = kb.storage.store.drugs.drug_names()
     started = time.perf_counter()
     for item in items:
         hits = kb.search(item.question, max(k, kb.settings.subject_candidates))

@@ -83,7 +83,7 @@ def search(kb: KnowledgeBase, system: str, query: str, depth: int = DEPTH) -> li
     dense_ids, _ = kb.storage.dense(kb.embedder.embed_query(query), depth)
     lexical_ids, _ = kb.storage.lexical(query, depth)
     fused = reciprocal_rank_fusion([dense_ids.tolist(), lexical_ids.tolist()], k=RRF_K)[:depth]
-    return kb.storage.store.hits([i for i, _ in fused], [score for _, score in fused], "rrf")
+    return kb.storage.store.documents.hits([i for i, _ in fused], [score for _, score in fused], "rrf")
 
 
 def run_system(
@@ -143,7 +143,7 @@ def open_kb(dataset: EvalDataset, directory: Path, settings: Settings, corpus_li
     try:
         if built == expected:  # read above; one built otherwise was deleted there
             log.info("reusing %s", directory / "kb")
-            if kb.cross_embedder is not None and kb.storage.store.count_missing_xvectors():
+            if kb.cross_embedder is not None and kb.storage.store.xvectors.count_missing():
                 log.info("adding cross-lingual vectors to %s", directory / "kb")
                 kb.backfill_cross_lingual()
             return kb

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from kb.core.errors import MedkbError
-from kb.storage.store import Store
+from kb.storage.sqlite.vector_tables import VectorTable
 from kb.storage.synced_index import SyncedIndex, top_k
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,8 @@ class ChromaIndex(SyncedIndex):
 
     name = "chroma"
 
-    def __init__(self, directory: Path, dim: int, store: Store) -> None:
-        super().__init__(store, dim)
+    def __init__(self, directory: Path, dim: int, vectors: VectorTable) -> None:
+        super().__init__(vectors, dim)
         try:
             import chromadb
             from chromadb.config import Settings as ChromaSettings

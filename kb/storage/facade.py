@@ -11,19 +11,19 @@ an ingest starts) brings the files of a writer killed before saving them in step
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from kb.core.batch import Batch
+from kb.core.batch import Batch, FileState
 from kb.core.errors import MedkbError, SettingsMismatch
 from kb.core.filters import Filters
 from kb.core.lexical import match_expression
 from kb.core.protocols import VectorBackend
 from kb.core.types import Hit
 from kb.storage.faiss_index import VECTOR_DIR, FlatShards, cross_lingual_shards
-from kb.storage.store import DB_NAME, XVECTOR_TABLE, Store
+from kb.storage.store import DB_NAME, Store
 from kb.storage.vector_backends import open_vector_backend
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ class Storage:
 
     :attr:`index` is the main vector index, in the backend ``vector_store`` names (`kb.storage.vector_backends`); the
     cross-lingual index is always FAISS shards in the directory.
+
+    The stages see it through the protocols of the bottom floor: retrieval as a `kb.core.protocols.ChunkSearch`,
+    ingestion as a `kb.core.protocols.IngestTarget`; :attr:`store` (`kb.storage.store.Store`) is for the floors above.
     """
 
     def __init__(
@@ -65,7 +68,7 @@ class Storage:
                 vector_store,
                 directory,
                 dim,
-                self.store,
+                self.store.vectors,
                 index_type=index_type,
                 ef_search=ef_search,
                 dsn=dsn,
@@ -78,6 +81,7 @@ class Storage:
         if legacy.exists():
             log.info("%s: replacing the single-file vector index with shards", directory)
             legacy.unlink()
+        self._chinese: tuple[tuple[int, int], np.ndarray] | None = None
         #: (encoder name, dimension) of the cross-lingual vectors, or None.
         self.cross_model: tuple[str, int] | None = None
         self.cross_lingual: FlatShards | None = None
@@ -93,8 +97,8 @@ class Storage:
         when None; records the encoder in ``kb.sqlite``. Raises SettingsMismatch if other vectors are stored."""
         if configured is not None and configured == self.cross_model and self.cross_lingual is not None:
             return
-        recorded = self.store.cross_lingual_model()
-        has_vectors = self.store.max_chunk_rowid(XVECTOR_TABLE) > 0
+        recorded = self.store.meta.cross_lingual_model()
+        has_vectors = self.store.xvectors.max_rowid() > 0
         if configured and recorded and has_vectors and recorded != configured:
             raise SettingsMismatch(
                 f"{self.directory}: its cross-lingual vectors were made by {recorded[0]!r} ({recorded[1]}-d), "
@@ -102,13 +106,13 @@ class Storage:
                 "or to '' to leave the cross-lingual index as it is"
             )
         if configured and recorded != configured:
-            self.store.set_cross_lingual_model(*configured)
+            self.store.meta.set_cross_lingual_model(*configured)
         model = configured or (recorded if has_vectors else None)
         if model != self.cross_model or self.cross_lingual is None:
             if self.cross_lingual is not None:
                 self.cross_lingual.flush()
             self.cross_model = model
-            self.cross_lingual = cross_lingual_shards(self.directory, model[1], self.store) if model else None
+            self.cross_lingual = cross_lingual_shards(self.directory, model[1], self.store.xvectors) if model else None
 
     def replace_index(
         self, *, vector_store: str, index_type: str = "flat", ef_search: int = 128, dsn: str = "", table: str = ""
@@ -119,7 +123,7 @@ class Storage:
             vector_store,
             self.directory,
             self.dim,
-            self.store,
+            self.store.vectors,
             index_type=index_type,
             ef_search=ef_search,
             dsn=dsn,
@@ -129,13 +133,13 @@ class Storage:
     def rebuild_index(self) -> int:
         """Rebuild the vector indexes (main and cross-lingual) from the embeddings in SQLite and save them; returns
         the number of vectors in the main one."""
-        pending = self.store.index_pending()
+        pending = self.store.meta.index_pending()
         self._delete_temporary_files()
         total = self.index.rebuild()
         if self.cross_lingual is not None:
             self.cross_lingual.rebuild()
         if pending:
-            self.store.clear_index_pending(pending)
+            self.store.meta.clear_index_pending(pending)
         return total
 
     def finish_interrupted_writes(self) -> list[str]:
@@ -143,7 +147,7 @@ class Storage:
         bring the index files in step with SQLite, save them and delete stale temporary files. Does nothing (and
         reads no index file) unless kb.sqlite records an unsaved write or a temporary file is left; returns the
         differences repaired."""
-        if not self.store.index_pending() and not self._temporary_files():
+        if not self.store.meta.index_pending() and not self._temporary_files():
             return []
         log.info("%s: finishing the vector-index write of an interrupted run", self.directory)
         return self.repair()
@@ -151,7 +155,7 @@ class Storage:
     def repair(self) -> list[str]:
         """Bring the vector index files in step with SQLite and save them, deleting stale temporary files; returns
         the differences repaired (:meth:`check`'s words)."""
-        pending = self.store.index_pending()
+        pending = self.store.meta.index_pending()
         self._delete_temporary_files()
         problems = self.index.repair()
         if self.cross_lingual is not None:
@@ -159,7 +163,7 @@ class Storage:
         for problem in problems:
             log.warning("repaired: %s", problem)
         if pending:
-            self.store.clear_index_pending(pending)
+            self.store.meta.clear_index_pending(pending)
         return problems
 
     def _temporary_files(self) -> list[Path]:
@@ -186,7 +190,7 @@ class Storage:
         """Store cross-lingual vectors for existing chunks that lack one (a backfill), in one transaction; returns
         how many were stored."""
         self._check_xvectors(vectors)
-        stored = self.store.add_xvectors(ids, vectors)
+        stored = self.store.xvectors.add(ids, vectors)
         if self.cross_lingual is not None and stored.size:
             self.cross_lingual.apply(stored, np.zeros(0, np.int64))
         return int(stored.size)
@@ -205,22 +209,27 @@ class Storage:
         self.index.flush()
         if self.cross_lingual is not None:
             self.cross_lingual.flush()
-        if self.store.index_serial:
-            self.store.clear_index_pending(self.store.index_serial)
-            self.store.index_serial = 0
+        if self.store.meta.index_serial:
+            self.store.meta.clear_index_pending(self.store.meta.index_serial)
+            self.store.meta.index_serial = 0
 
     def dense(self, query: np.ndarray, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, cosine scores) from the vector index, among chunks whose documents pass ``filters``."""
-        allowed = None if filters is None or filters.empty else self.store.matching_ids(filters)
+        allowed = None if filters is None or filters.empty else self.store.filters.matching_ids(filters)
         return self.index.search(query, k, allowed)
 
-    def dense_cross(self, query: np.ndarray, k: int, filters: Filters | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def dense_cross(
+        self, query: np.ndarray, k: int, filters: Filters | None = None, *, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, cosine scores) from the cross-lingual index for a query embedded by the cross-lingual
-        encoder (``KnowledgeBase.cross_embedder``), among chunks whose documents pass ``filters``. Chunks without a
-        cross-lingual vector (not backfilled yet) are not found; nothing when there is no cross-lingual index."""
+        encoder (``KnowledgeBase.cross_embedder``), among chunks whose documents pass ``filters`` and, when given,
+        whose row ids are in ``among``. Chunks without a cross-lingual vector (not backfilled yet) are not found;
+        nothing when there is no cross-lingual index."""
         if self.cross_lingual is None or k < 1:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        allowed = None if filters is None or filters.empty else self.store.matching_ids(filters)
+        allowed = None if filters is None or filters.empty else self.store.filters.matching_ids(filters)
+        if among is not None:
+            allowed = among if allowed is None else np.intersect1d(among, allowed)
         if allowed is not None and allowed.size == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
@@ -231,16 +240,65 @@ class Storage:
         expression = match_expression(query)
         if expression is None:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        return self.store.lexical_search(expression, k, filters)
+        return self.store.fulltext.lexical_search(expression, k, filters)
+
+    @property
+    def has_cross_lingual(self) -> bool:
+        return self.cross_lingual is not None
+
+    def hits(
+        self,
+        ids: Sequence[int],
+        scores: Sequence[float],
+        kind: str = "dense",
+        extra: Mapping[str, Mapping[int, float]] | None = None,
+    ) -> list[Hit]:
+        return self.store.documents.hits(ids, scores, kind, extra)
+
+    def vectors_for(self, ids: Sequence[int], *, cross_lingual: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        return (self.store.xvectors if cross_lingual else self.store.vectors).vectors_for(ids)
+
+    def chinese_chunk_ids(self) -> np.ndarray:
+        """Row ids of the chunks holding Chinese text, ascending; read again only when the chunk table changed."""
+        state = self.store.documents.chunk_table_state()
+        if self._chinese is None or self._chinese[0] != state:
+            self._chinese = (state, self.store.documents.cjk_chunk_ids())
+        return self._chinese[1]
+
+    # -- what ingestion reads (`kb.core.protocols.IngestTarget`) -------------------------------------------------
+
+    def has_document(self, doc_id: str) -> bool:
+        return self.store.documents.has_document(doc_id)
+
+    def versions_for_source(self, source: str) -> dict[str, int | None]:
+        return self.store.documents.versions_for_source(source)
+
+    def document_ids_for_origin(self, origin: str) -> list[str]:
+        return self.store.documents.document_ids_for_origin(origin)
+
+    def origins(self) -> list[str]:
+        return self.store.files.origins()
+
+    def file_state(self, path: str) -> FileState | None:
+        return self.store.files.file_state(path)
+
+    def touch_file(self, state: FileState) -> None:
+        self.store.files.touch_file(state)
+
+    def missing_cross_lingual(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+        return self.store.xvectors.missing(after, limit)
+
+    def purge_deleted_text(self) -> None:
+        self.store.fulltext.purge_deleted_text()
 
     def search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         ids, scores = self.dense(query, k, filters)
-        return self.store.hits(ids.tolist(), scores.tolist())
+        return self.store.documents.hits(ids.tolist(), scores.tolist())
 
     def check(self) -> list[str]:
         """Differences between SQLite and the vector and lexical indexes, and SQLite's own problems (empty when
         consistent)."""
-        problems = self.store.integrity_problems() + self.store.lexical_problems() + self.index.check()
+        problems = self.store.integrity_problems() + self.index.check()
         return problems + (self.cross_lingual.check() if self.cross_lingual is not None else [])
 
     def close(self) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from kb.storage.store import XVECTOR_TABLE, Store
+from kb.storage.sqlite.vector_tables import VectorTable
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def _top_k(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarr
 class FlatShards:
     """Exact search over shard files, loaded lazily and kept in step with SQLite.
 
-    ``table`` is the SQLite table whose vectors the shards hold (``chunks``, or ``chunk_xvectors`` for the
-    cross-lingual index), ``subdir`` where the shard files live in the knowledge base directory, and ``label`` how
+    ``vectors`` is the stored table the shards hold (``Store.vectors``, or ``Store.xvectors`` for the cross-lingual
+    index), ``subdir`` where the shard files live in the knowledge base directory, and ``label`` how
     :meth:`check` names them.
     """
 
@@ -88,16 +88,14 @@ class FlatShards:
         self,
         directory: Path,
         dim: int,
-        store: Store,
+        vectors: VectorTable,
         *,
-        table: str = "chunks",
         subdir: str = VECTOR_DIR,
         label: str = "vector",
     ) -> None:
         self.dir = directory / subdir
         self.dim = dim
-        self.store = store
-        self.table = table
+        self.vectors = vectors
         self.label = label
         self._loaded: OrderedDict[int, FaissIndex] = OrderedDict()
         self._dirty: set[int] = set()
@@ -114,13 +112,13 @@ class FlatShards:
 
     def wanted_shards(self, lo_id: int = 0) -> list[int]:
         """Shards that should exist: every one overlapping a stored chunk id at or above ``lo_id``."""
-        top = self.store.max_chunk_rowid(self.table)
+        top = self.vectors.max_rowid()
         if lo_id > top:
             return []
         return [s for s in range(lo_id // SHARD_SIZE, top // SHARD_SIZE + 1) if self._expected(s)[0]]
 
     def _expected(self, shard: int) -> tuple[int, int]:
-        return self.store.range_checksum(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE, self.table)
+        return self.vectors.range_checksum(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE)
 
     def _read(self, shard: int) -> FaissIndex | None:
         path = self._path(shard)
@@ -155,13 +153,13 @@ class FlatShards:
         """Bring a loaded shard in step with SQLite: (vectors added, vectors removed)."""
         index = self._loaded[shard]
         have = _ids_of(index)
-        want = self.store.chunk_rowids(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE, self.table)
+        want = self.vectors.rowids(shard * SHARD_SIZE, (shard + 1) * SHARD_SIZE)
         extra = np.setdiff1d(have, want, assume_unique=True)
         missing = np.setdiff1d(want, have, assume_unique=True)
         if extra.size:
             index.remove_ids(extra)
         for start in range(0, missing.size, 4096):
-            ids, vectors = self.store.vectors_for(missing[start : start + 4096].tolist(), self.table)
+            ids, vectors = self.vectors.vectors_for(missing[start : start + 4096].tolist())
             if ids.size:
                 index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         if extra.size or missing.size:
@@ -239,7 +237,7 @@ class FlatShards:
             have = (int(index.ntotal), int(_ids_of(index).sum())) if index is not None else (0, 0)
             want = self._expected(shard)
             if have != want:
-                what = "chunks" if self.table == "chunks" else f"rows of {self.table}"
+                what = "chunks" if self.vectors.table == "chunks" else f"rows of {self.vectors.table}"
                 problems.append(
                     f"{self.label} shard {shard} ({self._path(shard)}) holds {have[0]} vectors (id sum {have[1]}), "
                     f"kb.sqlite has {want[0]} {what} in its id range (id sum {want[1]})"
@@ -289,11 +287,9 @@ class FlatShards:
         return total
 
 
-def cross_lingual_shards(directory: Path, dim: int, store: Store) -> FlatShards:
+def cross_lingual_shards(directory: Path, dim: int, xvectors: VectorTable) -> FlatShards:
     """The flat shards of the cross-lingual index of the knowledge base in ``directory``."""
-    return FlatShards(
-        directory, dim, store, table=XVECTOR_TABLE, subdir=CROSS_LINGUAL_DIR, label="cross-lingual vector"
-    )
+    return FlatShards(directory, dim, xvectors, subdir=CROSS_LINGUAL_DIR, label="cross-lingual vector")
 
 
 @dataclass
@@ -309,15 +305,17 @@ class VectorIndex:
 
     name = "faiss"
 
-    def __init__(self, directory: Path, dim: int, store: Store, kind: str = "flat", ef_search: int = 128) -> None:
+    def __init__(
+        self, directory: Path, dim: int, vectors: VectorTable, kind: str = "flat", ef_search: int = 128
+    ) -> None:
         if kind not in INDEX_TYPES:
             raise ValueError(f"index type {kind!r}: expected one of {', '.join(INDEX_TYPES)}")
         self.directory = directory
         self.dim = dim
         self.kind = kind
         self.ef_search = ef_search
-        self.store = store
-        self.flat = FlatShards(directory, dim, store)
+        self.vectors = vectors
+        self.flat = FlatShards(directory, dim, vectors)
         self._hnsw: _Hnsw | None = None
         self._hnsw_loaded = False
 
@@ -338,7 +336,7 @@ class VectorIndex:
         vdir.mkdir(exist_ok=True)
         for path in vdir.glob("*.faiss"):
             path.unlink()
-        self.flat = FlatShards(self.directory, self.dim, self.store)
+        self.flat = FlatShards(self.directory, self.dim, self.vectors)
         total = self.flat.rebuild(progress)
         (vdir / HNSW_META).unlink(missing_ok=True)
         self._hnsw, self._hnsw_loaded = None, False
@@ -348,11 +346,11 @@ class VectorIndex:
 
     def build_hnsw(self, m: int = 32, ef_construction: int = 128) -> None:
         """Build the HNSW graph over every stored chunk and save it; reads vectors from SQLite in batches."""
-        watermark = self.store.max_chunk_rowid()
+        watermark = self.vectors.max_rowid()
         graph: FaissIndex = faiss.IndexHNSWFlat(self.dim, m, faiss.METRIC_INNER_PRODUCT)
         graph.hnsw.efConstruction = ef_construction
         index = faiss.IndexIDMap2(graph)
-        for ids, vectors in self.store.iter_vectors(batch=16384, hi=watermark + 1):
+        for ids, vectors in self.vectors.iter_vectors(batch=16384, hi=watermark + 1):
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         vdir = self.directory / VECTOR_DIR
         vdir.mkdir(exist_ok=True)
@@ -385,7 +383,7 @@ class VectorIndex:
         if index.d != self.dim:
             log.warning("%s: HNSW index has dimension %d, expected %d; ignored", vdir, index.d, self.dim)
             return None
-        deleted = np.setdiff1d(_ids_of(index), self.store.chunk_rowids(0, watermark + 1), assume_unique=True)
+        deleted = np.setdiff1d(_ids_of(index), self.vectors.rowids(0, watermark + 1), assume_unique=True)
         graph: FaissIndex = faiss.downcast_index(index.index)
         graph.hnsw.efSearch = self.ef_search
         self._hnsw = _Hnsw(index, watermark, deleted)
@@ -428,11 +426,11 @@ class VectorIndex:
         """Share of the stored chunks the HNSW graph does not cover (None for a flat index); 1.0 if never built."""
         if self.kind != "hnsw":
             return None
-        total = self.store.counts()["chunks"]
+        total = self.vectors.count()
         hnsw = self._load_hnsw()
         if hnsw is None:
             return 1.0 if total else 0.0
-        newer = int(self.store.chunk_rowids(hnsw.watermark + 1).size)
+        newer = int(self.vectors.rowids(hnsw.watermark + 1).size)
         return (newer + int(hnsw.deleted.size)) / max(total, 1)
 
     def close(self) -> None:
@@ -447,5 +445,5 @@ class VectorIndex:
             out["hnsw_vectors"] = int(hnsw.index.ntotal)
             out["hnsw_watermark"] = hnsw.watermark
             out["hnsw_deleted_since_build"] = int(hnsw.deleted.size)
-            out["newer_than_hnsw"] = int(self.store.chunk_rowids(hnsw.watermark + 1).size)
+            out["newer_than_hnsw"] = int(self.vectors.rowids(hnsw.watermark + 1).size)
         return out

@@ -28,7 +28,7 @@ REPAIR_HINT = "`medkb check --repair --kb {directory}` restores it from the copy
 
 def record_manifest(store: Store, manifest: Manifest) -> None:
     """Keep ``manifest`` in ``store`` (before saving it as manifest.json, so that the copy is never the older)."""
-    store.set_manifest_record(manifest.to_json())
+    store.meta.set_manifest_record(manifest.to_json())
 
 
 def verify_manifest(directory: Path, manifest: Manifest, store: Store) -> None:
@@ -41,7 +41,7 @@ def verify_manifest(directory: Path, manifest: Manifest, store: Store) -> None:
             f"{directory / MANIFEST}: describes another index ({_shape(manifest)}) than kb.sqlite records "
             f"({_shape(recorded)}); {REPAIR_HINT.format(directory=directory)}"
         )
-    stored_dim = store.embedding_dim()
+    stored_dim = store.vectors.dim()
     if stored_dim is not None and stored_dim != manifest.embedder_dim:
         raise KnowledgeBaseNotFound(
             f"{directory / MANIFEST}: says the vectors are {manifest.embedder_dim}-d ({manifest.settings.embedder}), "
@@ -98,7 +98,7 @@ def holds_knowledge_base(directory: Path) -> bool:
 
 
 def _recorded(directory: Path, store: Store) -> Manifest | None:
-    text = store.manifest_record()
+    text = store.meta.manifest_record()
     return None if text is None else Manifest.from_json(text, f"{directory / DB_NAME} (its copy of {MANIFEST})")
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from kb.core.errors import MedkbError, SettingsMismatch
-from kb.storage.store import Store
+from kb.storage.sqlite.vector_tables import VectorTable
 from kb.storage.synced_index import SyncedIndex, top_k
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,8 @@ class PgvectorIndex(SyncedIndex):
     #: hnsw.ef_search at least (pgvector's default, 40, gave recall@10 0.97 on 111,384 chunks).
     min_ef_search = 100
 
-    def __init__(self, directory: Path, dim: int, store: Store, *, dsn: str, table: str) -> None:
-        super().__init__(store, dim)
+    def __init__(self, directory: Path, dim: int, vectors: VectorTable, *, dsn: str, table: str) -> None:
+        super().__init__(vectors, dim)
         if not _TABLE.match(table):
             raise MedkbError(f"pg_table={table!r}: expected a lower-case SQL name (letters, digits, '_')")
         try:

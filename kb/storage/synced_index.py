@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kb.storage.store import Store
+from kb.storage.sqlite.vector_tables import VectorTable
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,12 @@ _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float32))
 
 
 class SyncedIndex(ABC):
-    """A vector backend (see `kb.core.protocols.VectorBackend`) kept in step with the chunks of ``store``."""
+    """A vector backend (see `kb.core.protocols.VectorBackend`) kept in step with the stored vectors ``vectors``."""
 
     name = "synced"
 
-    def __init__(self, store: Store, dim: int) -> None:
-        self.store = store
+    def __init__(self, vectors: VectorTable, dim: int) -> None:
+        self.vectors = vectors
         self.dim = dim
         self._synced = False
 
@@ -72,7 +72,7 @@ class SyncedIndex(ABC):
     def sync(self) -> tuple[int, int]:
         """Bring the backend in step with SQLite: (vectors added, vectors removed)."""
         have = self._ids()
-        want = self.store.chunk_rowids()
+        want = self.vectors.rowids()
         extra = np.setdiff1d(have, want)
         missing = np.setdiff1d(want, have)
         if extra.size:
@@ -91,12 +91,12 @@ class SyncedIndex(ABC):
     def _ensure_synced(self) -> None:
         if not self._synced:
             self._synced = True
-            if self._checksum() != self.store.chunk_id_checksum():
+            if self._checksum() != self.vectors.range_checksum():
                 self.sync()
 
     def _add_from_store(self, ids: np.ndarray) -> None:
         for start in range(0, ids.size, BATCH):
-            found, vectors = self.store.vectors_for(ids[start : start + BATCH].tolist())
+            found, vectors = self.vectors.vectors_for(ids[start : start + BATCH].tolist())
             if found.size:
                 self._upsert(found, np.ascontiguousarray(vectors, dtype=np.float32))
 
@@ -120,7 +120,7 @@ class SyncedIndex(ABC):
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         self._clear()
         total = 0
-        for ids, vectors in self.store.iter_vectors(batch=BATCH):
+        for ids, vectors in self.vectors.iter_vectors(batch=BATCH):
             self._upsert(ids, np.ascontiguousarray(vectors, dtype=np.float32))
             total += int(ids.size)
             if progress:
@@ -129,7 +129,7 @@ class SyncedIndex(ABC):
         return total
 
     def check(self) -> list[str]:
-        have, want = self._checksum(), self.store.chunk_id_checksum()
+        have, want = self._checksum(), self.vectors.range_checksum()
         if have == want:
             return []
         return [

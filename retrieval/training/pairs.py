@@ -24,7 +24,6 @@ import hashlib
 import logging
 import random
 import re
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,9 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from kb.core.errors import MedkbError
-from kb.core.protocols import Embedder
-from kb.storage import Storage
-from kb.storage.store import DB_NAME
+from kb.core.protocols import ChunkSearch, Embedder
+from kb.storage.sqlite.read_only import read_titles_and_chunks
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +103,10 @@ class PairSplit:
 def read_corpus(directory: Path) -> Corpus:
     """Every document's title and chunks from ``directory/kb.sqlite``, read through a read-only connection (the
     knowledge base may be open elsewhere)."""
-    path = directory / DB_NAME
-    if not path.is_file():
-        raise MedkbError(f"{directory}: not a medkb knowledge base (no {DB_NAME})")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        titles = dict(db.execute("SELECT id, title FROM documents ORDER BY id"))
-        chunks: dict[str, list[CorpusChunk]] = {}
-        rows = db.execute("SELECT rowid, doc_id, section, text FROM chunks ORDER BY doc_id, ord")
-        for rowid, doc_id, section, text in rows:
-            chunks.setdefault(doc_id, []).append(CorpusChunk(int(rowid), doc_id, section or "", text))
-    finally:
-        db.close()
+    titles, rows = read_titles_and_chunks(directory)
+    chunks: dict[str, list[CorpusChunk]] = {}
+    for rowid, doc_id, section, text in rows:
+        chunks.setdefault(doc_id, []).append(CorpusChunk(rowid, doc_id, section, text))
     if not chunks:
         raise MedkbError(f"{directory}: the knowledge base holds no chunks; ingest documents before training")
     return Corpus(titles, chunks)
@@ -211,7 +201,7 @@ def split_pairs(
 def mine_negatives(
     pairs: Sequence[TrainingPair],
     corpus: Corpus,
-    storage: Storage,
+    storage: ChunkSearch,
     embedder: Embedder | None,
     documents: dict[str, str],
     *,

@@ -93,9 +93,9 @@ def test_fetch_ingest_update_cycle(
     with KnowledgeBase.open(kb_dir, Settings(embedder="hashing", cross_lingual_embedder="hashing")) as kb:
         pmids = {h.metadata.get("pmid") for h in kb.search("the", k=100)}
         assert pmids == {"12091962", "9997", "11700088"}
-        [(doc_id, version)] = kb.storage.store.versions_for_source("pubmed:9997").items()
+        [(doc_id, version)] = kb.storage.store.documents.versions_for_source("pubmed:9997").items()
         assert version // 10000 == 2030
-        revised = kb.storage.store.get_document(doc_id)
+        revised = kb.storage.store.documents.get_document(doc_id)
         assert revised is not None and revised.title == "Revised zymogen title."
         assert kb.stats()["documents"] == 3
         assert kb.check() == []

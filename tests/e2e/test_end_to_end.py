@@ -47,7 +47,7 @@ def real_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]
 def test_search_finds_the_right_document(real_kb: KnowledgeBase) -> None:
     hits = real_kb.search("Which kidney function level rules out metformin?", k=3)
     assert hits[0].title.startswith("Metformin")
-    doc = real_kb.storage.store.get_document(hits[0].doc_id)
+    doc = real_kb.storage.store.documents.get_document(hits[0].doc_id)
     assert doc is not None and doc.text[hits[0].start : hits[0].end] == hits[0].text
     assert hits[0].metadata["url"].startswith("https://")
 
@@ -68,7 +68,7 @@ def _assert_verified(kb: KnowledgeBase, answer: Answer) -> None:
     given = {h.chunk_id for h in answer.evidence}
     for citation in answer.citations:
         assert citation.chunk_id in given
-        doc = kb.storage.store.get_document(citation.doc_id)
+        doc = kb.storage.store.documents.get_document(citation.doc_id)
         assert doc is not None and doc.text[citation.start : citation.end] == citation.quote
 
 

@@ -29,13 +29,13 @@ def labels_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBas
 
 
 def _check(kb: KnowledgeBase | None, drugs: list[str], patient: PatientContext) -> list[DrugWarning]:
-    labels = kb.storage.store.drug_labels_for(lookup_names(drugs, patient)) if kb else []
+    labels = kb.storage.store.drugs.drug_labels_for(lookup_names(drugs, patient)) if kb else []
     return check_drugs(drugs, patient, labels)
 
 
 def _assert_cited(kb: KnowledgeBase, warning: DrugWarning, *words: str) -> str:
     """The cited passage, checked to be the exact words of the label document and to contain ``words``."""
-    doc = kb.storage.store.get_document(warning.doc_id)
+    doc = kb.storage.store.documents.get_document(warning.doc_id)
     assert doc is not None and doc.source == warning.source and doc.title == warning.title
     assert warning.start is not None and warning.end is not None
     passage = doc.text[warning.start : warning.end]
@@ -129,7 +129,7 @@ def test_lookup_names_strip_doses_and_translate() -> None:
 @pytest.mark.parametrize("medication", ["clarithromycin 500 mg twice daily", "cyclosporine", "Gemfibrozil"])
 def test_a_medication_in_the_lipitor_drug_interactions_section(labels_kb: KnowledgeBase, medication: str) -> None:
     drugs = find_drugs(
-        "Atorvastatin (Lipitor) 10 mg daily lowers LDL cholesterol.", labels_kb.storage.store.drug_names()
+        "Atorvastatin (Lipitor) 10 mg daily lowers LDL cholesterol.", labels_kb.storage.store.drugs.drug_names()
     )
     assert drugs == ["atorvastatin", "lipitor"]
     warnings = _check(labels_kb, drugs, PatientContext(medications=[medication]))

@@ -58,13 +58,13 @@ def test_identifiers_never_reach_sqlite_or_the_index(tmp_path: Path, notes: Path
         report = kb.ingest([notes], deidentify=True)
         assert report.added == 1
         [hit] = kb.search("pneumonia amoxicillin", k=1)
-        doc = kb.storage.store.get_document(hit.doc_id)
+        doc = kb.storage.store.documents.get_document(hit.doc_id)
         assert doc is not None and doc.metadata["deidentified"] is True
         assert "[NAME]" in doc.text and "[MRN]" in doc.text and "[DATE]" in doc.text
         assert "amoxicillin 1 g" in doc.text and "Warfarin 5 mg" in doc.text  # clinical content kept
         # the stored vectors are those of the redacted text, not of the original
         rows = kb.storage.store._db.execute("SELECT rowid, text FROM chunks ORDER BY rowid").fetchall()
-        ids, stored = kb.storage.store.vectors_for([r[0] for r in rows])
+        ids, stored = kb.storage.store.vectors.vectors_for([r[0] for r in rows])
         texts = [t if t.startswith(doc.title) else f"{doc.title}\n{t}" for _, t in rows]
         assert np.allclose(stored, kb.embedder.embed_documents(texts), atol=1e-6)
     raw = _kb_bytes(tmp_path / "kb")

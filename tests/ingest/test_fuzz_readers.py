@@ -306,7 +306,7 @@ def test_mutated_files_through_the_ingest_pipeline(tmp_path_factory: pytest.Temp
         ingestor = Ingestor(kb.storage, kb.embedder, Chunker(kb.embedder.count_tokens, s.chunk_tokens, s.chunk_overlap))
         first = ingestor.run([earlier])
         assert (first.added, first.failed) == (1, 0)
-        [earlier_id] = kb.storage.store.document_ids_for_origin(str(earlier.resolve()))
+        [earlier_id] = kb.storage.store.documents.document_ids_for_origin(str(earlier.resolve()))
         runs = iter(range(10**6))
 
         @_seeded
@@ -325,7 +325,7 @@ def test_mutated_files_through_the_ingest_pipeline(tmp_path_factory: pytest.Temp
             report = ingestor.run([folder])
             assert not crash_log.records, crash_log.records[0]
             _assert_every_file_accounted_for(kb, direct, report.failures)
-            assert kb.storage.store.has_document(earlier_id)
+            assert kb.storage.store.documents.has_document(earlier_id)
             _record_pipeline_run(direct, report.failures)
 
         try:
@@ -350,5 +350,5 @@ def _assert_every_file_accounted_for(
             assert error.source in failed, f"{path}: record error not recorded: {error}"
         for doc in outcome.documents:
             store = kb.storage.store
-            stored = store.has_document(doc.id) or bool(store.versions_for_source(doc.source))
+            stored = store.documents.has_document(doc.id) or bool(store.documents.versions_for_source(doc.source))
             assert stored or doc.source in failed or doc.source in deleted, f"{path}: {doc.source} lost"

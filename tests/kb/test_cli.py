@@ -242,4 +242,4 @@ def test_ingest_chooses_the_cross_lingual_encoder_of_a_new_knowledge_base(
     with KnowledgeBase.open(kb) as opened:
         assert opened.settings.cross_lingual_embedder == encoder
         assert (opened.storage.cross_lingual is None) == (encoder == "")
-        assert opened.storage.store.count_xvectors() == (opened.stats()["chunks"] if encoder else 0)
+        assert opened.storage.store.xvectors.count() == (opened.stats()["chunks"] if encoder else 0)

@@ -61,7 +61,7 @@ CORPUS = [METFORMIN, HYPERTENSION_ZH, *OTHERS]
 def _cross_hits(kb: KnowledgeBase, question: str, k: int = 3) -> list[Hit]:
     assert kb.cross_embedder is not None
     ids, scores = kb.storage.dense_cross(kb.cross_embedder.embed_query(question), k)
-    return kb.storage.store.hits(ids.tolist(), scores.tolist(), "cross_lingual")
+    return kb.storage.store.documents.hits(ids.tolist(), scores.tolist(), "cross_lingual")
 
 
 def _xvectors_by_chunk(kb: KnowledgeBase) -> dict[str, np.ndarray]:
@@ -77,9 +77,9 @@ def _assert_in_step(kb: KnowledgeBase) -> None:
     """Every chunk has exactly one cross-lingual vector, on disk as in SQLite."""
     store = kb.storage.store
     assert kb.check() == []
-    assert store.count_xvectors() == store.counts()["chunks"]
-    assert store.count_missing_xvectors() == 0
-    assert kb.storage.cross_lingual is not None and kb.storage.cross_lingual.ntotal() == store.count_xvectors()
+    assert store.xvectors.count() == store.counts()["chunks"]
+    assert store.xvectors.count_missing() == 0
+    assert kb.storage.cross_lingual is not None and kb.storage.cross_lingual.ntotal() == store.xvectors.count()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_cross_lingual_search_honours_filters(bilingual_kb: KnowledgeBase) -> No
     assert bilingual_kb.cross_embedder is not None
     query = bilingual_kb.cross_embedder.embed_query("二甲双胍在肾功能不全时可以使用吗？")
     ids, _ = bilingual_kb.storage.dense_cross(query, 10, Filters.from_mapping({"source": "b"}))
-    assert [h.source for h in bilingual_kb.storage.store.hits(ids.tolist(), [0.0] * len(ids))] == ["b"]
+    assert [h.source for h in bilingual_kb.storage.store.documents.hits(ids.tolist(), [0.0] * len(ids))] == ["b"]
     stats = bilingual_kb.stats()
     assert stats["cross_lingual_embedder"] == "usem-multilingual-v3"
     assert stats["cross_lingual_vectors"] == stats["chunks"] == len(CORPUS)
@@ -141,7 +141,7 @@ def test_switched_off_stores_no_cross_lingual_vectors(tmp_path: Path) -> None:
     with KnowledgeBase.create(tmp_path / "kb", OFF) as kb:
         kb.ingest(CORPUS)
         assert kb.cross_embedder is None and kb.storage.cross_lingual is None
-        assert kb.storage.store.count_xvectors() == 0
+        assert kb.storage.store.xvectors.count() == 0
         assert kb.storage.dense_cross(np.ones(DIM, np.float32), 5)[0].size == 0
         assert kb.stats()["cross_lingual_vectors"] == 0
         assert kb.check() == []
@@ -208,7 +208,7 @@ def test_stored_vectors_of_another_encoder_are_not_mixed(tmp_path: Path) -> None
     with KnowledgeBase.open(tmp_path / "kb", OFF) as kb:  # switched off: what is stored stays searchable
         assert kb.storage.cross_lingual is not None and kb.storage.cross_lingual.ntotal() == 1
         kb.ingest(OTHERS)
-        assert kb.storage.store.count_missing_xvectors() == len(OTHERS)
+        assert kb.storage.store.xvectors.count_missing() == len(OTHERS)
 
 
 # -- migration and backfill ------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_a_version_3_knowledge_base_is_upgraded_and_backfilled(tmp_path: Path) -
         store = kb.storage.store
         assert store.schema_version() == SCHEMA_VERSION
         assert kb.settings.cross_lingual_embedder == "usem-multilingual-v3"  # the default for older manifests
-        assert (store.count_xvectors(), store.count_missing_xvectors()) == (0, len(CORPUS))
+        assert (store.xvectors.count(), store.xvectors.count_missing()) == (0, len(CORPUS))
         assert kb.check() == []
         seen: list[int] = []
         assert kb.backfill_cross_lingual(progress=seen.append) == len(CORPUS)
@@ -267,7 +267,7 @@ def test_backfill_fills_exactly_the_chunks_stored_without_a_vector(
     with KnowledgeBase.open(tmp_path / "kb", FAKE) as kb:  # switched on for this session: new chunks get one
         kb.ingest([METFORMIN])
         store = kb.storage.store
-        assert (store.count_xvectors(), store.count_missing_xvectors()) == (1, len(OTHERS))
+        assert (store.xvectors.count(), store.xvectors.count_missing()) == (1, len(OTHERS))
         kept = _xvectors_by_chunk(kb)
         assert kb.backfill_cross_lingual() == len(OTHERS)
         _assert_in_step(kb)

@@ -33,7 +33,7 @@ def _copy(names: list[str], folder: Path) -> Path:
 
 
 def _assert_spans_exact(kb: KnowledgeBase, label: DrugLabel) -> None:
-    doc = kb.storage.store.get_document(label.doc_id)
+    doc = kb.storage.store.documents.get_document(label.doc_id)
     assert doc is not None and doc.source == label.source and doc.title == label.title
     for name, section in label.sections.items():
         assert section.name == name and section.text
@@ -51,18 +51,18 @@ def labels_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBas
 
 def test_every_label_gets_a_row_found_by_any_of_its_names(labels_kb: KnowledgeBase) -> None:
     store = labels_kb.storage.store
-    names = store.drug_names()
+    names = store.drugs.drug_names()
     assert {"lipitor", "atorvastatin", "atorvastatin calcium trihydrate", "humira", "adalimumab"} <= names
     assert {"viagra", "sildenafil", "sildenafil citrate", "haloperidol", "diphenhydramine"} <= names
     assert "metformin" not in names and "methoxsalen" not in names  # not a label; an indexing SPL (no text)
     assert names == {n.lower() for n in names}
-    lipitor = store.drug_labels_for(["LIPITOR"])
+    lipitor = store.drugs.drug_labels_for(["LIPITOR"])
     assert len(lipitor) == 2  # the original and the repackaged label
-    assert {label.doc_id for label in store.drug_labels_for(["Atorvastatin Calcium", "lipitor"])} == {
+    assert {label.doc_id for label in store.drugs.drug_labels_for(["Atorvastatin Calcium", "lipitor"])} == {
         label.doc_id for label in lipitor
     }
-    assert store.drug_labels_for(["metformin", "nothing"]) == []
-    every = store.drug_labels_for(names)
+    assert store.drugs.drug_labels_for(["metformin", "nothing"]) == []
+    every = store.drugs.drug_labels_for(names)
     assert len(every) == 6
     for label in every:
         _assert_spans_exact(labels_kb, label)
@@ -70,20 +70,20 @@ def test_every_label_gets_a_row_found_by_any_of_its_names(labels_kb: KnowledgeBa
 
 def test_a_row_holds_names_ingredients_and_the_safety_sections(labels_kb: KnowledgeBase) -> None:
     store = labels_kb.storage.store
-    [humira] = store.drug_labels_for(["humira"])
+    [humira] = store.drugs.drug_labels_for(["humira"])
     assert humira.source == "dailymed:608d4f0d-b19f-46d3-749a-7159aa5f933d"
     assert [n.lower() for n in humira.names] == ["humira", "adalimumab"]
     assert [i.lower() for i in humira.ingredients] == ["adalimumab"]
     assert humira.classes == ()  # the fixtures carry no pharmacologic class; see the synthetic label below
     assert humira.sections["Boxed Warning"].text.startswith("WARNING: SERIOUS INFECTIONS AND MALIGNANCY\n")
     assert humira.sections["Contraindications"].text == "4 CONTRAINDICATIONS\nNone."
-    orig = next(label for label in store.drug_labels_for(["lipitor"]) if "c6e131fe" in label.source)
+    orig = next(label for label in store.drugs.drug_labels_for(["lipitor"]) if "c6e131fe" in label.source)
     assert orig.ingredients == ("ATORVASTATIN CALCIUM TRIHYDRATE", "ATORVASTATIN")
     interactions = orig.sections["Drug Interactions"]
     assert interactions.text.startswith("7 DRUG INTERACTIONS\n")
     assert "7.3 Cyclosporine" in interactions.text and "7.4 Gemfibrozil" in interactions.text
     assert orig.sections["Contraindications"].text.startswith("4 CONTRAINDICATIONS\n")
-    [haloperidol] = store.drug_labels_for(["haloperidol"])
+    [haloperidol] = store.drugs.drug_labels_for(["haloperidol"])
     assert "Drug Interactions" not in haloperidol.sections  # an old-format label: interactions sit in Precautions
     assert {"Boxed Warning", "Contraindications", "Warnings"} <= set(haloperidol.sections)
 
@@ -122,7 +122,7 @@ def test_a_label_that_carries_pharmacologic_classes(tmp_path: Path) -> None:
     assert drug_label_from_document(Document(text="x", source="notes.md")) is None
     with _kb(tmp_path / "kb") as kb:
         kb.ingest([path])
-        [stored] = kb.storage.store.drug_labels_for(["amoxicillin"])
+        [stored] = kb.storage.store.drugs.drug_labels_for(["amoxicillin"])
         assert stored == label
         _assert_spans_exact(kb, stored)
 
@@ -131,14 +131,14 @@ def test_a_new_label_version_replaces_the_row(tmp_path: Path) -> None:
     folder = _copy(["lipitor-repack.xml"], tmp_path / "labels")
     with _kb(tmp_path / "kb") as kb:
         kb.ingest([folder])
-        [old] = kb.storage.store.drug_labels_for(["lipitor"])
+        [old] = kb.storage.store.drugs.drug_labels_for(["lipitor"])
         xml = (folder / "lipitor-repack.xml").read_text(encoding="utf-8")
         xml = xml.replace('<versionNumber value="8"/>', '<versionNumber value="9"/>')
         xml = xml.replace("monitored appropriately", "monitored closely")
         (folder / "lipitor-repack.xml").write_text(xml, encoding="utf-8")
         report = kb.ingest([folder])
         assert report.replaced == 1
-        [new] = kb.storage.store.drug_labels_for(["lipitor"])
+        [new] = kb.storage.store.drugs.drug_labels_for(["lipitor"])
         assert new.doc_id != old.doc_id and new.source == old.source
         assert "monitored closely" in new.sections["Drug Interactions"].text
         _assert_spans_exact(kb, new)
@@ -149,12 +149,12 @@ def test_deleting_a_label_deletes_its_row(tmp_path: Path) -> None:
     folder = _copy(["lipitor-repack.xml", "humira.xml"], tmp_path / "labels")
     with _kb(tmp_path / "kb") as kb:
         kb.ingest([folder])
-        assert len(kb.storage.store.drug_labels_for(["lipitor", "humira"])) == 2
+        assert len(kb.storage.store.drugs.drug_labels_for(["lipitor", "humira"])) == 2
         (folder / "humira.xml").unlink()
         assert kb.ingest([folder], sync=True).deleted == 1
-        assert kb.storage.store.drug_labels_for(["humira", "adalimumab"]) == []
-        assert "humira" not in kb.storage.store.drug_names()
-        [lipitor] = kb.storage.store.drug_labels_for(["lipitor"])
+        assert kb.storage.store.drugs.drug_labels_for(["humira", "adalimumab"]) == []
+        assert "humira" not in kb.storage.store.drugs.drug_names()
+        [lipitor] = kb.storage.store.drugs.drug_labels_for(["lipitor"])
         assert _rows(tmp_path / "kb") == (1, len(lipitor.lookup_names()))
 
 
@@ -162,8 +162,8 @@ def test_a_schema_4_knowledge_base_is_upgraded_and_backfilled(tmp_path: Path) ->
     folder = _copy(["lipitor-orig.xml", "no-title.xml"], tmp_path / "labels")
     with _kb(tmp_path / "kb") as kb:
         kb.ingest([folder])
-        before = kb.storage.store.drug_labels_for(["lipitor", "haloperidol"])
-        names = kb.storage.store.drug_names()
+        before = kb.storage.store.drugs.drug_labels_for(["lipitor", "haloperidol"])
+        names = kb.storage.store.drugs.drug_names()
     db = sqlite3.connect(tmp_path / "kb" / "kb.sqlite")
     db.executescript(
         "DROP TABLE drug_names; DROP TABLE drug_labels; UPDATE meta SET value = '4' WHERE key = 'schema_version';"
@@ -172,8 +172,8 @@ def test_a_schema_4_knowledge_base_is_upgraded_and_backfilled(tmp_path: Path) ->
     with KnowledgeBase.open(tmp_path / "kb") as kb:
         store = kb.storage.store
         assert store.schema_version() == SCHEMA_VERSION
-        assert store.drug_labels_for(["lipitor", "haloperidol"]) == before
-        assert store.drug_names() == names
+        assert store.drugs.drug_labels_for(["lipitor", "haloperidol"]) == before
+        assert store.drugs.drug_names() == names
         assert kb.check() == []
 
 

@@ -37,7 +37,7 @@ def test_chunk_spans_resolve_to_the_document_text(tmp_path: Path, docs_dir: Path
     with _kb(tmp_path / "kb") as kb:
         kb.ingest([docs_dir])
         for hit in kb.search("metformin eGFR lactic acidosis", k=10):
-            doc = kb.storage.store.get_document(hit.doc_id)
+            doc = kb.storage.store.documents.get_document(hit.doc_id)
             assert doc is not None
             assert doc.text[hit.start : hit.end] == hit.text
 
@@ -176,7 +176,7 @@ def test_filtered_bm25_by_prefix_or_by_full_scan_is_the_joined_query(
 ) -> None:
     """Filtered lexical search reads an unfiltered BM25 prefix when the filter passes many chunks, and every match
     otherwise; both answers are the one the filter joined into the FTS5 query gives."""
-    from kb.storage import store as store_module
+    from kb.storage.sqlite import fulltext as fulltext_module
 
     docs = [
         Document(
@@ -190,8 +190,8 @@ def test_filtered_bm25_by_prefix_or_by_full_scan_is_the_joined_query(
     with _kb(tmp_path / "kb") as kb:
         kb.ingest(docs)
         by_prefix = kb.search("hypertension", k=k, filters={"journal": "B"}, mode="lexical")
-        monkeypatch.setattr(store_module, "_PREFIX_MAX", 0)
-        kb.storage.store.clear_filter_cache()
+        monkeypatch.setattr(fulltext_module, "_PREFIX_MAX", 0)
+        kb.storage.store.filters.clear_cache()
         by_scan = kb.search("hypertension", k=k, filters={"journal": "B"}, mode="lexical")
         where, params = Filters.from_mapping({"journal": "B"}).to_sql()
         joined = kb.storage.store._db.execute(

@@ -52,7 +52,7 @@ def test_retriever_returns_documents_with_provenance(kb: KnowledgeBase) -> None:
     assert (meta["pmid"], meta["published"], meta["rank"]) == ("111", "2019-05-01", 1)
     assert meta["score"] == pytest.approx(hit.score) and meta["scores"]["lexical"] == pytest.approx(hit.score)
     assert meta["document_metadata"]["source"] == "pubmed"
-    document = kb.storage.store.get_document(meta["doc_id"])
+    document = kb.storage.store.documents.get_document(meta["doc_id"])
     assert document is not None and document.text[meta["start"] : meta["end"]] == top.page_content
     assert top.id == hit.chunk_id
     json.dumps([d.metadata for d in docs])  # provenance must survive serialisation (tracing, caches)

@@ -102,7 +102,7 @@ def test_a_knowledge_base_from_before_the_copy_gets_one_when_opened(built: Path)
     with sqlite3.connect(built / "kb.sqlite") as db:
         db.execute("DELETE FROM meta WHERE key = 'manifest'")
     with KnowledgeBase.open(built) as kb:
-        assert kb.storage.store.manifest_record() is not None
+        assert kb.storage.store.meta.manifest_record() is not None
     (built / MANIFEST).unlink()
     assert main(["check", "--repair", "--kb", str(built)]) == 0
 
@@ -116,7 +116,7 @@ def test_an_interrupted_create_leaves_nothing_in_the_way(tmp_path: Path) -> None
     KnowledgeBase.create(kb, Settings(embedder="hashing", chunk_tokens=200, cross_lingual_embedder="")).close()
     with KnowledgeBase.open(kb) as opened:
         assert opened.manifest.settings.chunk_tokens == 200
-        assert opened.storage.store.manifest_record() is not None
+        assert opened.storage.store.meta.manifest_record() is not None
 
 
 # -- item 5: a vector-index write cut short ------------------------------------------------------------------------
@@ -150,12 +150,12 @@ def test_check_repair_fixes_a_stale_shard(built: Path, capsys: pytest.CaptureFix
 
 def test_the_unsaved_write_marker_is_cleared_once_saved(built: Path, docs_dir: Path) -> None:
     with KnowledgeBase.open(built, Settings(embedder="hashing", cross_lingual_embedder="")) as kb:
-        assert kb.storage.store.index_pending() == 0
+        assert kb.storage.store.meta.index_pending() == 0
         (docs_dir / "gout.txt").write_text("Gout\n\nColchicine treats acute gout flares.\n")
         kb.ingest([docs_dir])
-        assert kb.storage.store.index_pending() == 0
-        assert kb.storage.store.add_xvectors([], np.zeros((0, 32), np.float32)).size == 0  # nothing changed
-        assert kb.storage.store.index_pending() == 0
+        assert kb.storage.store.meta.index_pending() == 0
+        assert kb.storage.store.xvectors.add([], np.zeros((0, 32), np.float32)).size == 0  # nothing changed
+        assert kb.storage.store.meta.index_pending() == 0
 
 
 def test_a_cross_lingual_shard_cut_short_is_repaired(tmp_path: Path, docs_dir: Path) -> None:

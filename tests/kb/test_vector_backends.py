@@ -61,8 +61,8 @@ def _docs(n: int, *, year: int = 2020, prefix: str = "doc") -> list[Document]:
 def _exact(kb: KnowledgeBase, query: str, k: int, allowed: np.ndarray | None = None) -> list[int]:
     """The top-k row ids by brute force over the vectors in kb.sqlite."""
     store = kb.storage.store
-    ids = store.chunk_rowids() if allowed is None else allowed
-    found, vectors = store.vectors_for(ids.tolist())
+    ids = store.vectors.rowids() if allowed is None else allowed
+    found, vectors = store.vectors.vectors_for(ids.tolist())
     scores = vectors @ kb.embedder.embed_query(query)
     order = np.lexsort((found, -np.round(scores, 5)))[:k]
     return found[order].tolist()
@@ -78,7 +78,9 @@ def _same_ranking(got: list[int], want: list[int], kb: KnowledgeBase, query: str
     assert len(got) == len(want)
     store = kb.storage.store
     q = kb.embedder.embed_query(query)
-    score = {int(i): float(v @ q) for i, v in zip(*store.vectors_for(sorted(set(got) | set(want))), strict=True)}
+    score = {
+        int(i): float(v @ q) for i, v in zip(*store.vectors.vectors_for(sorted(set(got) | set(want))), strict=True)
+    }
     assert [round(score[i], 4) for i in got] == [round(score[i], 4) for i in want]
 
 
@@ -104,13 +106,13 @@ def test_add_search_and_count(tmp_path: Path, settings: Settings) -> None:
 def test_upsert_replaces_the_older_version(tmp_path: Path, settings: Settings) -> None:
     with KnowledgeBase.create(tmp_path / "kb", settings) as kb:
         kb.ingest(_docs(10))
-        old = set(kb.storage.store.chunk_rowids().tolist())
+        old = set(kb.storage.store.vectors.rowids().tolist())
         changed = Document(text="heparin overdose is reversed with protamine sulfate.", source="doc-3", title="Heparin")
         report = kb.ingest([changed])
         assert (report.added, report.replaced) == (1, 1)
         assert kb.stats()["vectors"] == kb.stats()["chunks"]
         found = _dense_ids(kb, "heparin overdose protamine", 100)
-        gone = old - set(kb.storage.store.chunk_rowids().tolist())
+        gone = old - set(kb.storage.store.vectors.rowids().tolist())
         assert gone and not gone & set(found)
         assert kb.search("heparin overdose protamine", k=1, mode="dense")[0].source == "doc-3"
         assert kb.check() == []
@@ -146,7 +148,7 @@ def test_filtered_search_returns_k_whenever_k_pass(
             {"rare": "yes"},
         )
         for filters in filter_sets:
-            allowed = store.matching_ids(Filters.from_mapping(filters))
+            allowed = store.filters.matching_ids(Filters.from_mapping(filters))
             query = "metformin dose outcome"
             got = _dense_ids(kb, query, 10, filters)
             assert len(got) == min(10, allowed.size)

@@ -99,9 +99,11 @@ def test_order_is_equal_weight_rrf_of_bm25_and_faiss(real_kb: KnowledgeBase, que
             fused[rowid] = fused.get(rowid, 0.0) + weight / (60 + rank)
     expected = sorted(fused, key=lambda rowid: -fused[rowid])  # stable: ties keep first appearance, BM25's first
     hits = search(real_kb, "langchain", query)
-    assert [h.chunk_id for h in hits] == [h.chunk_id for h in real_kb.storage.store.hits(expected, [0.0] * len(fused))]
+    assert [h.chunk_id for h in hits] == [
+        h.chunk_id for h in real_kb.storage.store.documents.hits(expected, [0.0] * len(fused))
+    ]
     if bm25[0] == dense[0]:
-        assert hits[0].chunk_id == real_kb.storage.store.hits(bm25[:1], [0.0])[0].chunk_id
+        assert hits[0].chunk_id == real_kb.storage.store.documents.hits(bm25[:1], [0.0])[0].chunk_id
 
 
 @needs_langchain

@@ -1,0 +1,104 @@
+"""Documents and their chunks, as the stages read them: lookups by id, source and file, and hits by chunk row id."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from kb.core.types import Document, Hit, Section
+
+
+class Documents:
+    """Reads of the ``documents`` and ``chunks`` tables (writes go through `kb.storage.sqlite.writer`)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def has_document(self, doc_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
+
+    def get_document(self, doc_id: str) -> Document | None:
+        row = self._db.execute(
+            "SELECT text, source, title, sections, metadata FROM documents WHERE id = ?", (doc_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        sections = [Section(**s) for s in json.loads(row[3])]
+        return Document(text=row[0], source=row[1], title=row[2], sections=sections, metadata=json.loads(row[4]))
+
+    def versions_for_source(self, source: str) -> dict[str, int | None]:
+        """{document id: version} of the stored documents with this ``source``."""
+        return dict(self._db.execute("SELECT id, version FROM documents WHERE source = ?", (source,)).fetchall())
+
+    def document_ids_for_origin(self, origin: str) -> list[str]:
+        """The stored documents read from the file ``origin``."""
+        return [r[0] for r in self._db.execute("SELECT id FROM documents WHERE origin = ?", (origin,))]
+
+    def origins_of(self, doc_ids: Iterable[str]) -> list[str]:
+        """The files the given documents were read from (documents given as objects have none)."""
+        found: set[str] = set()
+        ids = list(doc_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT DISTINCT origin FROM documents WHERE origin IS NOT NULL AND id IN ({marks})", part
+            )
+            found.update(r[0] for r in rows)
+        return sorted(found)
+
+    def chunk_table_state(self) -> tuple[int, int]:
+        """(largest chunk row id, number of chunks): changes whenever chunks are added or deleted."""
+        row = self._db.execute("SELECT coalesce(max(rowid), 0), count(*) FROM chunks").fetchone()
+        return int(row[0]), int(row[1])
+
+    def cjk_chunk_ids(self) -> np.ndarray:
+        """Row ids of the chunks that hold Chinese (Han) characters, ascending."""
+        rows = self._db.execute("SELECT rowid FROM chunks WHERE text GLOB '*[\u4e00-\u9fff]*' ORDER BY rowid")
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def hits(
+        self,
+        ids: Sequence[int],
+        scores: Sequence[float],
+        kind: str = "dense",
+        extra: Mapping[str, Mapping[int, float]] | None = None,
+    ) -> list[Hit]:
+        """Hits for chunk row ids, in the order given; ``kind`` names the score (``dense``, ``lexical``, ``hybrid``)
+        and ``extra`` adds other scores by id (``{"lexical": {id: bm25}}``) to ``hit.scores``."""
+        if not len(ids):
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            "SELECT c.rowid, c.id, c.doc_id, c.text, c.section, c.start, c.end, c.page, d.title, d.source, d.metadata"
+            f" FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.rowid IN ({marks})",
+            [int(i) for i in ids],
+        ).fetchall()
+        by_id = {r[0]: r for r in rows}
+        out = []
+        for rank, (i, score) in enumerate(zip(ids, scores, strict=True), start=1):
+            r = by_id.get(int(i))
+            if r is None:
+                continue
+            out.append(
+                Hit(
+                    chunk_id=r[1],
+                    doc_id=r[2],
+                    text=r[3],
+                    section=r[4],
+                    start=r[5],
+                    end=r[6],
+                    page=r[7],
+                    title=r[8],
+                    source=r[9],
+                    metadata=json.loads(r[10]),
+                    score=float(score),
+                    scores={kind: float(score)}
+                    | {name: float(m[int(i)]) for name, m in (extra or {}).items() if int(i) in m},
+                    rank=rank,
+                )
+            )
+        return out

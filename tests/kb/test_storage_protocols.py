@@ -1,0 +1,40 @@
+"""The storage facade is what the stages take it for: a `ChunkSearch` for retrieval and an `IngestTarget` for
+ingestion (protocols of kb.core), and its store's drug table is a `DrugTable`; the Store's parts each answer for
+their own tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kb import KnowledgeBase
+from kb.core.protocols import ChunkSearch, DrugTable, IngestTarget
+from kb.core.settings import Settings
+from kb.core.types import Document
+
+
+def test_storage_is_the_protocols_the_stages_use(tmp_path: Path) -> None:
+    settings = Settings(embedder="hashing", cross_lingual_embedder="hashing")
+    with KnowledgeBase.create(tmp_path / "kb", settings) as kb:
+        kb.ingest(
+            [
+                Document("Metformin lowers glucose in type 2 diabetes.", "t:1", "Metformin"),
+                Document("二甲双胍用于2型糖尿病。", "t:2", "二甲双胍"),
+            ]
+        )
+        storage = kb.storage
+        assert isinstance(storage, ChunkSearch)
+        assert isinstance(storage, IngestTarget)
+        assert isinstance(storage.store.drugs, DrugTable)
+        store = storage.store
+        ids = store.vectors.rowids()
+        assert ids.size == store.counts()["chunks"] == store.xvectors.count()
+        chinese = storage.chinese_chunk_ids()
+        assert chinese.size == 1 and storage.hits(chinese.tolist(), [1.0])[0].title == "二甲双胍"
+        found, vectors = storage.vectors_for(ids.tolist(), cross_lingual=True)
+        assert found.tolist() == ids.tolist() and vectors.shape[1] == store.xvectors.dim()
+        english = np.setdiff1d(ids, chinese)
+        cross, _ = storage.dense_cross(vectors[0], 5, among=english)
+        assert set(cross.tolist()) <= set(english.tolist())
+        assert store.integrity_problems() == []
