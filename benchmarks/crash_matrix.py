@@ -121,7 +121,7 @@ def write_corpus(root: Path, quick: bool) -> dict[Path, str]:
     second = {changed_md: changed_md.read_text(encoding="utf-8") + ADDED_SECTION}
     if quick:
         return second
-    from kb.evaluation.datasets import data_dir
+    from kb.core.data_dir import data_dir
 
     with (data_dir() / "pubmedqa" / "corpus.jsonl").open(encoding="utf-8") as lines:
         raw = [json.loads(next(lines)) for _ in range(162)]

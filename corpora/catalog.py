@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from corpora.fetch_state import verified_files
-from kb.core.data_dir import DATA_DIR_ENV, DataDirNotSet, data_dir
+from kb.core.data_dir import DATA_DIR_ENV, DataDirNotSet, data_set_dir
 from kb.core.errors import MedkbError
 from kb.core.model_registry import default_cache_dir
 
@@ -83,6 +83,9 @@ class CorpusEntry:
     records: int | None = None
     homepage: str | None = None
     notes: str = ""
+    #: For a ``path`` entry under the data directory: the public release it can be fetched and converted from
+    #: (``medkb corpus fetch NAME``, see `corpora.upstream`), when it has one.
+    upstream: tuple[str, ...] = ()
     origin: Path = field(default=BUNDLED_REGISTRY, compare=False)
 
     @property
@@ -108,13 +111,15 @@ class CorpusEntry:
             resolved = given
         elif self.root == "package":
             resolved = PACKAGE_DIR / given
-        else:
+        else:  # under the data set's folder: $MEDKB_DATA_DIR/<set>/..., or <cache>/data/<set>/... once fetched
+            first, *rest = given.parts
             try:
-                resolved = data_dir() / given
+                resolved = data_set_dir(first).joinpath(*rest)
             except DataDirNotSet as exc:
-                raise CorpusError(f"corpus {self.name!r} is {self.path} under ${DATA_DIR_ENV}: {exc}") from exc
+                raise CorpusError(f"corpus {self.name!r} ({self.path}): {exc}") from exc
         if not resolved.exists():
             hint = f"; set ${DATA_DIR_ENV} to the directory holding {self.path}" if self.root == "data" else ""
+            hint += f", or run `medkb corpus fetch {self.name}`" if self.upstream else ""
             raise CorpusError(f"corpus {self.name!r}: {resolved} does not exist{hint}")
         return resolved
 
@@ -161,6 +166,7 @@ class CorpusEntry:
             "records",
             "homepage",
             "notes",
+            "upstream",
         ):
             value = getattr(self, key)
             if value not in (None, "", ()) and not (key == "root" and self.path is None):
@@ -230,7 +236,7 @@ _STR_FIELDS = (
     "homepage",
     "notes",
 )
-_KEYS = frozenset((*_STR_FIELDS, "url", "records"))
+_KEYS = frozenset((*_STR_FIELDS, "url", "records", "upstream"))
 
 
 def _entry(path: Path, name: str, table: dict[str, Any]) -> CorpusEntry:
@@ -280,13 +286,21 @@ def _entry(path: Path, name: str, table: dict[str, Any]) -> CorpusEntry:
             raise bad(f"sha256 must be 64 lower-case hex digits, not {table['sha256']!r}")
     if table.get("root", "data") not in _ROOTS:
         raise bad(f"root must be one of {', '.join(_ROOTS)}, not {table['root']!r}")
+    upstream = table.get("upstream", [])
+    if not isinstance(upstream, list) or not all(isinstance(u, str) and u for u in upstream):
+        raise bad(f"upstream must be a list of URLs, not {upstream!r}")
+    if upstream and ("path" not in table or table.get("root", "data") != "data"):
+        raise bad("upstream applies only to a path under the data directory (a data set medkb converts)")
+    for u in upstream:
+        if urlsplit(u).scheme not in ("http", "https"):
+            raise bad(f"upstream {u!r} is not an http(s) URL")
     records = table.get("records")
     if records is not None and (not isinstance(records, int) or isinstance(records, bool) or records < 0):
         raise bad(f"records must be a non-negative integer, not {records!r}")
     try:
-        for u in urls:
+        for u in (*urls, *upstream):
             url_file_name(u)
     except CorpusError as exc:
         raise bad(str(exc)) from None
     fields = {"title": name, **{key: table[key] for key in _STR_FIELDS if key in table}}
-    return CorpusEntry(name=name, urls=tuple(urls), records=records, origin=path, **fields)
+    return CorpusEntry(name=name, urls=tuple(urls), records=records, upstream=tuple(upstream), origin=path, **fields)

@@ -1,4 +1,5 @@
-"""``medkb corpus list | show NAME | fetch NAME``: the named corpora on the command line.
+"""``medkb corpus list | show NAME | fetch NAME``: the named corpora on the command line; ``fetch`` also downloads
+and converts an evaluation data set missing from ``$MEDKB_DATA_DIR`` from its public release (`corpora.upstream`).
 
 ``kb.cli`` calls :func:`add_corpus_parser` on its sub-command table; the parser it adds dispatches to
 :func:`run_corpus`, which returns the exit status and turns library errors into one line on stderr.
@@ -45,7 +46,13 @@ def add_corpus_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dest", type=Path, default=None, metavar="DIR", help="where it was fetched to")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = with_registry(sub.add_parser("fetch", help="download a corpus, resuming and verifying checksums"))
+    p = with_registry(
+        sub.add_parser(
+            "fetch",
+            help="download a corpus, resuming and verifying checksums (an evaluation data set missing from "
+            "$MEDKB_DATA_DIR: from its public release, converted into <cache>/data/NAME)",
+        )
+    )
     p.add_argument("name")
     p.add_argument("--dest", type=Path, default=None, metavar="DIR", help="default: <cache>/corpora/NAME")
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per network operation")
@@ -71,6 +78,14 @@ def _status(entry: CorpusEntry, dest: Path | None = None) -> str:
     except CorpusError:
         return "missing" if entry.kind == "path" else "not fetched"
     return "present" if entry.kind == "path" else f"fetched ({len(files)} file{'s' if len(files) != 1 else ''})"
+
+
+def _present(entry: CorpusEntry) -> bool:
+    try:
+        entry.resolve_path()
+    except CorpusError:
+        return False
+    return True
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -133,6 +148,12 @@ def _fetch(args: argparse.Namespace) -> int:
     from corpora.fetch import fetch
 
     entry = get_corpus(args.name, extra=args.registry)
+    if entry.kind == "path" and entry.upstream and not _present(entry):
+        from corpora.upstream import fetch_data_set
+
+        report = fetch_data_set(entry, args.dest, progress=_Printer(), timeout=args.timeout, retries=args.retries)
+        print(f"{report.summary()}\n{entry.name}: converted into {report.dest}")
+        return 0
     report = fetch(entry, args.dest, progress=_Printer(), timeout=args.timeout, retries=args.retries)
     if entry.kind == "path":
         print(f"{entry.name}: local corpus at {report.dest}; nothing to download")

@@ -51,11 +51,12 @@ import numpy as np
 
 from generation.decide import YES_NO_MAYBE, decision_messages, fit_bias
 from generation.local import TransformersGenerator, first_tokens, option_probabilities
+from kb.core.data_dir import data_dir
 from kb.core.model_registry import DEFAULT_GENERATOR
 from kb.core.offline import use_offline_environment
 from kb.core.settings import Settings
 from kb.core.types import Hit
-from kb.evaluation.datasets import data_dir, read_jsonl
+from kb.evaluation.datasets import read_jsonl
 from kb.evaluation.qa import (
     CLOSED_K,
     ClosedItem,

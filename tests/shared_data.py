@@ -9,4 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MEDKB_DATA_DIR") or ROOT / ".medkb-data-dir-not-set")
-NEEDS_DATA = "needs $MEDKB_DATA_DIR, the folder of evaluation data sets (CI sets it)"
+NEEDS_DATA = (
+    "needs $MEDKB_DATA_DIR, the folder of evaluation data sets (CI sets it; `medkb corpus fetch NAME` fetches "
+    "scifact, pubmedqa and medquad from their public releases)"
+)

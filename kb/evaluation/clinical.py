@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kb.core.data_dir import data_dir
 from kb.core.settings import Settings
 from kb.core.types import Answer, PatientContext
-from kb.evaluation.datasets import EvalError, data_dir, load_dataset, read_jsonl
+from kb.evaluation.datasets import EvalError, load_dataset, read_jsonl
 from kb.evaluation.qa import built_once
 from kb.evaluation.splits import half
 from kb.knowledge_base import KnowledgeBase

@@ -1,7 +1,8 @@
 """Evaluation data sets as BEIR-style ``queries / qrels`` plus the corpus to index, keyed by document ``source``.
 
-The named sets live read-only under ``$MEDKB_DATA_DIR`` (`kb.core.data_dir`); each folder's
-``SOURCE.md`` describes its files. Document keys are the ``source`` that ingestion gives each document
+The named sets live read-only under ``$MEDKB_DATA_DIR``, or in the cache where ``medkb corpus fetch NAME`` converted
+them from their public release (`kb.core.data_dir.data_set_dir`); each folder's ``SOURCE.md`` describes its files.
+Document keys are the ``source`` that ingestion gives each document
 (``scifact:<doc_id>``, ``pubmedqa:<pmid>``, ``medquad:<passage_id>``, ``bioasq:<snippet hash>``, ``beir:<_id>``), so a
 retrieved hit is judged by ``hit.source``.
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kb.core.data_dir import data_dir
+from kb.core.data_dir import data_set_dir
 from kb.core.errors import MedkbError
 from kb.core.model_registry import file_sha256
 from kb.core.types import Document, content_hash
@@ -174,9 +175,9 @@ def load_dataset(
     }
     if name not in loaders:
         raise EvalError(f"unknown data set {name!r}; expected one of {', '.join(loaders)} (or a BEIR directory)")
-    folder = (root or data_dir()) / name
+    folder = data_set_dir(name, root)
     if not folder.is_dir():
-        raise EvalError(f"{folder}: no such data set folder (set $MEDKB_DATA_DIR)")
+        raise EvalError(f"{folder}: no such data set folder")
     default = "all" if name == "bioasq" else "dev"
     split = split or default
     if split != default:

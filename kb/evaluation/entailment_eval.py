@@ -25,9 +25,10 @@ from generation.decide import Chooser
 from generation.entailment import answers, supports
 from generation.grounding import content_words, split_sentences
 from generation.verify import support
+from kb.core.data_dir import data_dir
 from kb.core.protocols import Embedder
 from kb.evaluation import clinical
-from kb.evaluation.datasets import data_dir, read_jsonl
+from kb.evaluation.datasets import read_jsonl
 from kb.evaluation.qa import precision_recall, support_pairs
 from kb.evaluation.splits import half
 

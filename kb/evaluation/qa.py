@@ -42,9 +42,10 @@ from generation.decide import YES_NO_MAYBE, Chooser, choose_label, decide, fit_b
 from generation.injection import CLOSE, OPEN, quote
 from generation.subject import on_subject
 from generation.verify import SUPPORT_THRESHOLD, strip_markers, support
+from kb.core.data_dir import data_dir, data_set_dir
 from kb.core.settings import Settings
 from kb.core.types import Answer, Document
-from kb.evaluation.datasets import EvalError, data_dir, load_dataset, read_jsonl
+from kb.evaluation.datasets import EvalError, load_dataset, read_jsonl
 from kb.evaluation.splits import half
 from kb.evaluation.systems import default_kb_dir, open_kb
 from kb.knowledge_base import KnowledgeBase
@@ -76,7 +77,7 @@ class ClosedItem:
 
 
 def pubmedqa_items(root: Path | None = None) -> list[ClosedItem]:
-    path = (root or data_dir()) / "pubmedqa" / "dev.jsonl"
+    path = data_set_dir("pubmedqa", root) / "dev.jsonl"
     return [ClosedItem(str(o["pmid"]), o["question"], o["final_decision"]) for o in read_jsonl(path)]
 
 
@@ -420,7 +421,7 @@ def support_pairs(root: Path | None = None) -> list[SupportPair]:
     """SciFact dev claims against each cited abstract's rationale sentences (SUPPORT -> supported, CONTRADICT ->
     not), and claims without evidence against the first three sentences of their first cited abstract (not
     supported)."""
-    folder = (root or data_dir()) / "scifact"
+    folder = data_set_dir("scifact", root)
     abstracts = {str(o["doc_id"]): o["abstract"] for o in read_jsonl(folder / "corpus.jsonl")}
     pairs: list[SupportPair] = []
     for claim in read_jsonl(folder / "claims_dev.jsonl"):

@@ -82,21 +82,31 @@ def test_local_entries_resolve_under_medkb_data_dir(tmp_path: Path, monkeypatch:
 
 def test_missing_local_data_names_the_path_and_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
-    with pytest.raises(CorpusError, match=r"medquad/corpus\.jsonl does not exist.*MEDKB_DATA_DIR") as info:
+    monkeypatch.setenv("MEDKB_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(CorpusError, match=r"medquad/corpus\.jsonl.*MEDKB_DATA_DIR=.* has no medquad/") as info:
         get_corpus("medquad").local_files()
-    assert str(tmp_path) in str(info.value)
+    assert str(tmp_path) in str(info.value) and "`medkb corpus fetch medquad`" in str(info.value)
+    (tmp_path / "medquad").mkdir()  # the folder is there, the file is not
+    with pytest.raises(CorpusError, match=r"medquad/corpus\.jsonl does not exist.*MEDKB_DATA_DIR"):
+        get_corpus("medquad").local_files()
 
 
-def test_without_medkb_data_dir_nothing_outside_the_repository_is_assumed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_medkb_data_dir_nothing_outside_the_repository_is_assumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("MEDKB_CACHE_DIR", str(tmp_path))
     with pytest.raises(DataDirNotSet, match="MEDKB_DATA_DIR is not set"):
         data_dir()
-    with pytest.raises(CorpusError, match=r"corpus 'medquad' is medquad/corpus\.jsonl under \$MEDKB_DATA_DIR"):
+    with pytest.raises(CorpusError, match=r"corpus 'medquad' \(medquad/corpus\.jsonl\).*MEDKB_DATA_DIR is not set"):
         get_corpus("medquad").local_files()
     assert get_corpus("sample").local_files() == [PACKAGE_DIR / "sample"]  # bundled: no data folder needed
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
+@pytest.mark.skipif(
+    not SHARED_DATA.is_dir(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 @pytest.mark.parametrize("name", sorted(LOCAL))
 def test_shared_data_has_the_registered_record_counts(name: str) -> None:
     (path,) = get_corpus(name).local_files()

@@ -5,111 +5,16 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from corpora import fetch as fetch_module
-from corpora.catalog import REGISTRY_ENV, CorpusEntry, CorpusError, get_corpus, load_registry
+from corpora.catalog import CorpusEntry, CorpusError, get_corpus, load_registry
 from corpora.cli import add_corpus_parser, run_corpus
 from corpora.fetch import USER_AGENT, fetch, listing_names, parse_sidecar
 from corpora.fetch_state import STATE_FILE
-
-
-@dataclass
-class Request:
-    path: str
-    range: str | None
-    user_agent: str | None
-
-
-@dataclass
-class Server:
-    root: Path
-    url: str = ""
-    log: list[Request] = field(default_factory=list)
-    listings: dict[str, str] = field(default_factory=dict)  # "/dir/" -> HTML
-    drop_after: dict[str, int] = field(default_factory=dict)  # "/file" -> bytes sent before hanging up, once
-    ignore_range: set[str] = field(default_factory=set)
-
-    def gets(self, name: str) -> list[Request]:
-        return [r for r in self.log if r.path.rsplit("/", 1)[-1] == name]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: ThreadingHTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        state: Server = self.server.state  # type: ignore[attr-defined]
-        state.log.append(Request(self.path, self.headers.get("Range"), self.headers.get("User-Agent")))
-        if self.path in state.listings:
-            self._send(200, state.listings[self.path].encode(), {"Content-Type": "text/html; charset=utf-8"})
-            return
-        file = state.root / self.path.lstrip("/")
-        if ".." in self.path or not file.is_file():
-            self._send(404, b"not found")
-            return
-        body = file.read_bytes()
-        size, start, status, headers = len(body), 0, 200, {}
-        requested = self.headers.get("Range")
-        if requested and self.path not in state.ignore_range:
-            start = int(requested.removeprefix("bytes=").split("-")[0])
-            if start >= size:
-                self._send(416, b"", {"Content-Range": f"bytes */{size}"})
-                return
-            status, headers = 206, {"Content-Range": f"bytes {start}-{size - 1}/{size}"}
-        body = body[start:]
-        if (cut := state.drop_after.pop(self.path, None)) is not None:
-            self.send_response(status)
-            for key, value in {**headers, "Content-Length": str(len(body))}.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body[:cut])
-            self.wfile.flush()
-            self.close_connection = True  # the client sees a body shorter than Content-Length
-            return
-        self._send(status, body, headers)
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for key, value in {**(headers or {}), "Content-Length": str(len(body))}.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv(REGISTRY_ENV, raising=False)
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    state = Server(root, url=f"http://127.0.0.1:{httpd.server_address[1]}")
-    httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
-
-
-def _put(server: Server, relative: str, data: bytes) -> str:
-    path = server.root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+from tests.http_server import Server, put
 
 
 def _payload(n: int = 300_000, seed: int = 1) -> bytes:
@@ -141,7 +46,7 @@ FAST = {"retries": 0, "backoff": 0.0, "timeout": 5.0}
 
 def test_single_url_is_downloaded_and_verified(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    sha = _put(server, "labels.zip", data)
+    sha = put(server, "labels.zip", data)
     dest = tmp_path / "dest"
     events = []
     report = fetch(_url_entry(server, sha256=sha), dest, progress=events.append, **FAST)
@@ -157,7 +62,7 @@ def test_single_url_is_downloaded_and_verified(server: Server, tmp_path: Path) -
 
 def test_dropped_connection_keeps_the_part_and_the_next_fetch_resumes(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    sha = _put(server, "labels.zip", data)
+    sha = put(server, "labels.zip", data)
     server.drop_after["/labels.zip"] = 100_000
     dest = tmp_path / "dest"
     entry = _url_entry(server, sha256=sha)
@@ -178,7 +83,7 @@ def test_dropped_connection_keeps_the_part_and_the_next_fetch_resumes(server: Se
 
 def test_retries_resume_within_one_fetch(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    sha = _put(server, "labels.zip", data)
+    sha = put(server, "labels.zip", data)
     server.drop_after["/labels.zip"] = 50_000
     report = fetch(_url_entry(server, sha256=sha), tmp_path / "dest", retries=2, backoff=0.0, timeout=5.0)
     assert report.bytes_downloaded == len(data)
@@ -188,7 +93,7 @@ def test_retries_resume_within_one_fetch(server: Server, tmp_path: Path) -> None
 
 def test_server_ignoring_range_restarts_the_file(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    sha = _put(server, "labels.zip", data)
+    sha = put(server, "labels.zip", data)
     server.drop_after["/labels.zip"] = 70_000
     server.ignore_range.add("/labels.zip")
     dest = tmp_path / "dest"
@@ -201,7 +106,7 @@ def test_server_ignoring_range_restarts_the_file(server: Server, tmp_path: Path)
 
 def test_complete_part_answered_416_is_verified_and_published(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    sha = _put(server, "labels.zip", data)
+    sha = put(server, "labels.zip", data)
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "labels.zip.part").write_bytes(data)
@@ -212,7 +117,7 @@ def test_complete_part_answered_416_is_verified_and_published(server: Server, tm
 
 def test_checksum_mismatch_raises_and_leaves_no_file(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    actual = _put(server, "labels.zip", data)
+    actual = put(server, "labels.zip", data)
     dest = tmp_path / "dest"
     wrong = "0" * 64
     with pytest.raises(CorpusError, match=rf"labels\.zip: sha256 mismatch: expected {wrong}, got {actual}"):
@@ -249,11 +154,11 @@ def _md5_sidecar(name: str, data: bytes) -> bytes:
 def _publish_listing(server: Server, *extra_hrefs: str) -> dict[str, bytes]:
     files = {f"pubmed26n000{i}.xml.gz": _payload(40_000, seed=i) for i in (1, 2)}
     for name, data in files.items():
-        _put(server, f"pubmed/baseline/{name}", data)
-        _put(server, f"pubmed/baseline/{name}.md5", _md5_sidecar(name, data))
-    _put(server, "pubmed/baseline/README.txt", b"read me")
-    _put(server, "pubmed/secret.xml.gz", b"secret")
-    _put(server, "pubmed/baseline/sub/pubmed26n0009.xml.gz", b"nested")
+        put(server, f"pubmed/baseline/{name}", data)
+        put(server, f"pubmed/baseline/{name}.md5", _md5_sidecar(name, data))
+    put(server, "pubmed/baseline/README.txt", b"read me")
+    put(server, "pubmed/secret.xml.gz", b"secret")
+    put(server, "pubmed/baseline/sub/pubmed26n0009.xml.gz", b"nested")
     hrefs = ["?C=N;O=D", "../", "README.txt", *files, *(f"{n}.md5" for n in files), *extra_hrefs]
     server.listings["/pubmed/baseline/"] = _index(*hrefs)
     return files
@@ -275,7 +180,7 @@ def test_listing_fetches_matching_files_and_checks_md5_sidecars(server: Server, 
 def test_listing_md5_mismatch_is_an_error(server: Server, tmp_path: Path) -> None:
     files = _publish_listing(server)
     name = sorted(files)[0]
-    _put(server, f"pubmed/baseline/{name}.md5", _md5_sidecar(name, b"other bytes"))
+    put(server, f"pubmed/baseline/{name}.md5", _md5_sidecar(name, b"other bytes"))
     dest = tmp_path / "dest"
     with pytest.raises(CorpusError, match=rf"{name}: md5 mismatch: expected {hashlib.md5(b'other bytes').hexdigest()}"):
         fetch(_listing_entry(server), dest, **FAST)
@@ -325,7 +230,7 @@ def test_parse_sidecar_reads_both_common_formats() -> None:
 
 def test_refetch_downloads_and_hashes_nothing(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = _publish_listing(server)
-    sha = _put(server, "labels.zip", _payload())
+    sha = put(server, "labels.zip", _payload())
     dest = tmp_path / "dest"
     fetch(_listing_entry(server), dest, **FAST)
     fetch(_url_entry(server, sha256=sha), dest, **FAST)
@@ -344,7 +249,7 @@ def test_refetch_downloads_and_hashes_nothing(server: Server, tmp_path: Path, mo
 
 def test_present_file_without_state_is_hashed_once_then_trusted(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    sha = _put(server, "labels.zip", data)
+    sha = put(server, "labels.zip", data)
     dest = tmp_path / "dest"
     fetch(_url_entry(server, sha256=sha), dest, **FAST)
     (dest / STATE_FILE).unlink()
@@ -359,8 +264,8 @@ def test_changed_upstream_file_is_downloaded_again(server: Server, tmp_path: Pat
     fetch(_listing_entry(server), dest, **FAST)
     name = sorted(files)[0]
     new = _payload(40_000, seed=99)
-    _put(server, f"pubmed/baseline/{name}", new)
-    _put(server, f"pubmed/baseline/{name}.md5", _md5_sidecar(name, new))
+    put(server, f"pubmed/baseline/{name}", new)
+    put(server, f"pubmed/baseline/{name}.md5", _md5_sidecar(name, new))
     report = fetch(_listing_entry(server), dest, **FAST)
     assert report.downloaded == [name] and (dest / name).read_bytes() == new
 
@@ -425,7 +330,7 @@ def test_cli_fetch_prints_progress_and_a_summary(
 def test_cli_fetch_error_is_one_line_and_exit_2(
     server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _put(server, "labels.zip", _payload())
+    put(server, "labels.zip", _payload())
     registry = _registry(tmp_path, server, "0" * 64)
     assert _cli("fetch", "demo", "--dest", str(tmp_path / "dest"), "--registry", str(registry)) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -453,7 +358,7 @@ def test_cli_list_and_show(server: Server, tmp_path: Path, capsys: pytest.Captur
 
 def test_part_longer_than_the_remote_file_starts_over(server: Server, tmp_path: Path) -> None:
     data = _payload()
-    sha = _put(server, "labels.zip", data)
+    sha = put(server, "labels.zip", data)
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "labels.zip.part").write_bytes(data + b"stale tail")

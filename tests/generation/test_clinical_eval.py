@@ -94,7 +94,10 @@ def test_the_set_covers_what_it_must() -> None:
     assert len(clinical.corpus_keys(questions[:4], all_labels=False)) <= 20
 
 
-@pytest.mark.skipif(not HAVE_DATA, reason="needs $MEDKB_DATA_DIR (CI sets it)")
+@pytest.mark.skipif(
+    not HAVE_DATA,
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 def test_every_document_exists_and_every_fact_is_in_a_gold_document() -> None:
     questions = clinical.load_questions()
     texts = document_texts({key for q in questions for key in q.documents}, DATA)
@@ -110,7 +113,10 @@ def test_every_document_exists_and_every_fact_is_in_a_gold_document() -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(not HAVE_DATA, reason="needs $MEDKB_DATA_DIR (CI sets it)")
+@pytest.mark.skipif(
+    not HAVE_DATA,
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 def test_cli_clinical_run_of_four_questions(tmp_path: Path) -> None:
     """The CI-sized run: the first four questions over the documents they name, with the bundled models. They
     rebuild four reported failures (high blood pressure diagnosed "with urine tests" from a kidney passage, type 1

@@ -10,16 +10,19 @@ import pytest
 from generation.safety import TABLE_SOURCE, DrugWarning, check_drugs, find_drugs, lookup_names
 from kb import KnowledgeBase, Settings
 from kb.core.types import PatientContext
-from tests.shared_data import SHARED_DATA
+from tests.shared_data import NEEDS_DATA, SHARED_DATA
 
 SPL = SHARED_DATA / "fda_drug_labels" / "spl"
-needs_labels = pytest.mark.skipif(not SPL.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
+needs_labels = pytest.mark.skipif(
+    not SPL.is_dir(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 
 
 @pytest.fixture(scope="module")
 def labels_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
     if not SPL.is_dir():
-        pytest.skip("needs $MEDKB_DATA_DIR (CI sets it): SPL fixtures not present")
+        pytest.skip(f"{NEEDS_DATA}: SPL fixtures not present")
     kb = KnowledgeBase.create(
         tmp_path_factory.mktemp("safety") / "kb", Settings(embedder="hashing", cross_lingual_embedder="")
     )

@@ -49,7 +49,7 @@ def test_evaluate_support_scores_the_verifier_and_the_judge() -> None:
 
 @pytest.mark.skipif(
     not (SHARED_DATA / "scifact" / "claims_dev.jsonl").exists(),
-    reason="needs $MEDKB_DATA_DIR (CI sets it)",
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
 )
 def test_support_pairs_from_scifact() -> None:
     pairs = qa.support_pairs(SHARED_DATA)
@@ -58,7 +58,10 @@ def test_support_pairs_from_scifact() -> None:
     assert all(p.claim and p.passage for p in pairs)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "mirage").exists(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "mirage").exists(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 def test_closed_items_load() -> None:
     bioasq = qa.bioasq_yesno_items(SHARED_DATA)
     assert len(bioasq) == 618 and {i.gold for i in bioasq} == {"yes", "no"}
@@ -66,7 +69,10 @@ def test_closed_items_load() -> None:
     assert len(pubmedqa) == 500 and {i.gold for i in pubmedqa} == {"yes", "no", "maybe"}
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "medicationqa").exists(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "medicationqa").exists(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 def test_medicationqa_documents_are_deduplicated_answers() -> None:
     documents, questions = qa.medicationqa_documents(SHARED_DATA)
     assert len(questions) == 690 and len(documents) <= 690

@@ -22,7 +22,10 @@ from kb.core.errors import ReaderError
 from kb.core.types import Document
 from tests.shared_data import SHARED_DATA
 
-needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
+needs_shared = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 
 
 def split(items: list) -> tuple[list[Document], list[RecordError]]:

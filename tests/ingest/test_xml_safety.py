@@ -22,7 +22,8 @@ PUBMED1 = SHARED_DATA / "pubmed_xml" / "biopython" / "Entrez" / "pubmed1.xml"
 HUMIRA = SHARED_DATA / "fda_drug_labels" / "spl" / "humira.xml"
 
 needs_fixtures = pytest.mark.skipif(
-    not PUBMED1.is_file() or not HUMIRA.is_file(), reason="needs $MEDKB_DATA_DIR (CI sets it)"
+    not PUBMED1.is_file() or not HUMIRA.is_file(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
 )
 
 RECORD = (

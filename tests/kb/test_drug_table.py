@@ -18,7 +18,10 @@ from tests.shared_data import SHARED_DATA
 SPL = SHARED_DATA / "fda_drug_labels" / "spl"
 FAST = Settings(embedder="hashing", cross_lingual_embedder="")
 
-pytestmark = pytest.mark.skipif(not SPL.is_dir(), reason="needs $MEDKB_DATA_DIR (CI sets it)")
+pytestmark = pytest.mark.skipif(
+    not SPL.is_dir(),
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
+)
 
 
 def _kb(path: Path) -> KnowledgeBase:

@@ -38,3 +38,15 @@ def test_storage_is_the_protocols_the_stages_use(tmp_path: Path) -> None:
         cross, _ = storage.dense_cross(vectors[0], 5, among=english)
         assert set(cross.tolist()) <= set(english.tolist())
         assert store.integrity_problems() == []
+
+
+def test_metadata_with_nan_or_infinity_is_stored_as_null(tmp_path: Path) -> None:
+    """JSON has no NaN: a reader that passes one through (``json.loads`` accepts it) must not fail the batch."""
+    settings = Settings(embedder="hashing", cross_lingual_embedder="")
+    with KnowledgeBase.create(tmp_path / "kb", settings) as kb:
+        doc = Document("A note.", "t:nan", "Note", metadata={"score": float("nan"), "nested": [float("inf"), 1.5]})
+        report = kb.ingest([doc])
+        assert (report.added, report.failed) == (1, 0)
+        stored = kb.storage.store.documents.get_document(doc.id)
+        assert stored is not None and stored.metadata == {"score": None, "nested": [None, 1.5]}
+        assert kb.storage.store.integrity_problems() == []

@@ -15,7 +15,7 @@ from kb.evaluation.datasets import load_beir, load_dataset
 from kb.evaluation.metrics import evaluate, per_query
 from kb.evaluation.retrieval_cli import add_eval_parser
 from kb.evaluation.systems import document_ranking
-from tests.shared_data import SHARED_DATA
+from tests.shared_data import NEEDS_DATA, SHARED_DATA
 
 DOCS = [
     ("d1", "Metformin", "Metformin lowers blood glucose in type 2 diabetes."),
@@ -138,7 +138,7 @@ def test_mrr_is_cut_at_ten() -> None:
 
 @pytest.mark.skipif(
     not (SHARED_DATA / "scifact" / "corpus.jsonl").exists(),
-    reason="needs $MEDKB_DATA_DIR (CI sets it)",
+    reason="needs $MEDKB_DATA_DIR (CI sets it; `medkb corpus fetch NAME` fetches scifact, pubmedqa, medquad)",
 )
 @pytest.mark.e2e  # a bundled model
 def test_scifact_limit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +168,7 @@ def test_scifact_limit_5(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 @pytest.mark.parametrize(("name", "prefix"), [("pubmedqa", "pubmedqa:"), ("medquad", "medquad:")])
 def test_shared_loaders(name: str, prefix: str) -> None:
     if not (SHARED_DATA / name / "dev.jsonl").exists():
-        pytest.skip(f"needs $MEDKB_DATA_DIR (CI sets it): no {name} data there")
+        pytest.skip(f"{NEEDS_DATA}: no {name} data there")
     dataset = load_dataset(name, limit=3, root=SHARED_DATA)
     assert len(dataset.queries) == 3 and set(dataset.qrels) == set(dataset.queries)
     keep = dataset.keep(5)
@@ -285,7 +285,7 @@ def test_every_system_on_every_data_set_ci_sized(
     """The harness end to end on each shared data set, CI-sized (5 questions, their documents and 25 others), with
     the bundled embedder and every system, LangChain's included."""
     if not (SHARED_DATA / name).exists():
-        pytest.skip(f"needs $MEDKB_DATA_DIR (CI sets it): no {name} data there")
+        pytest.skip(f"{NEEDS_DATA}: no {name} data there")
     monkeypatch.setenv("MEDKB_DATA_DIR", str(SHARED_DATA))
     systems = ["bm25", "dense", "rrf", "hybrid"] + (["langchain"] if langchain_baseline.available() else [])
     args = _parse(

@@ -4,6 +4,7 @@ vectors, the drug table, the metadata table, failures and file records; a crash 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,7 +85,7 @@ def _insert_document(db: sqlite3.Connection, new: NewDocument, added: _Added) ->
             doc.title,
             doc.text,
             json.dumps([s.__dict__ for s in doc.sections]),
-            json.dumps(doc.metadata, ensure_ascii=False, default=str),
+            json.dumps(_json_safe(doc.metadata), ensure_ascii=False, default=str),
             _normalise_date(doc.metadata.get("published")),
             new.origin,
             version if isinstance(version, int) and not isinstance(version, bool) else None,
@@ -142,6 +143,18 @@ def _record_files(db: sqlite3.Connection, batch: Batch) -> None:
             "INSERT OR REPLACE INTO files(path, size, mtime_ns, sha256, records) VALUES (?, ?, ?, ?, ?)",
             (f.path, f.size, f.mtime_ns, f.sha256, f.records),
         )
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float made null: JSON has no such numbers (Python writes ``NaN``, which
+    SQLite's JSON functions refuse), and a reader may pass one through from its input."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _normalise_date(value: Any) -> str | None:
