@@ -374,16 +374,20 @@ def _finish(draft: _Draft, hits: list[Hit]) -> tuple[str, list[Citation], list[A
 def drug_warnings(
     question: str, text: str, patient: PatientContext | None, drugs: DrugTable | None
 ) -> list[DrugWarning]:
-    """Warnings for the drugs ``question`` or ``text`` names against ``patient``'s allergies and medications, from
-    the knowledge base's drug labels (``drugs``) and the built-in class table, in the question's language. A drug
-    the question names only as the patient's allergy ("penicillin" in "penicillin allergy: can I give X?") is not
-    warned about unless the answer names it too."""
-    if patient is None or not (patient.allergies or patient.medications):
+    """Warnings for the drugs ``question``, ``text`` or the patient's medications name against ``patient``'s
+    allergies, medications, pregnancy, conditions and age, from the knowledge base's drug labels (``drugs``) and the
+    built-in class table, in the question's language, with a "not checked" entry for whatever could not be checked.
+    A drug the question names only as the patient's allergy ("penicillin" in "penicillin allergy: can I give X?") is
+    not warned about unless the answer names it too."""
+    if patient is None or not (
+        patient.allergies or patient.medications or patient.pregnant or patient.conditions or patient.age is not None
+    ):
         return []
     known = drugs.drug_names() if drugs else set()
     recorded = [item.casefold() for item in patient.allergies]
     asked = [name for name in find_drugs(question, known) if not any(name.casefold() in a for a in recorded)]
-    names = list(dict.fromkeys(asked + find_drugs(text, known)))
+    taken = find_drugs("\n".join(patient.medications), known)
+    names = list(dict.fromkeys(asked + find_drugs(text, known) + taken))
     if not names:
         return []
     labels = drugs.drug_labels_for(lookup_names(names, patient)) if drugs else []

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from generation.patient_checks import check_patient, not_checked_without_label
 from generation.safety_messages import class_name, cross_note, message, section_name
 from kb.core.drugs import DrugLabel, LabelSection, name_keys
 from kb.core.types import DrugWarning, Language, PatientContext, WarningKind
@@ -174,6 +175,15 @@ CLASSES: tuple[DrugClass, ...] = (
         _names("clarithromycin, itraconazole, ketoconazole, posaconazole, voriconazole, ritonavir, cobicistat"),
     ),
     DrugClass(
+        "PDE5 inhibitors",
+        _names(
+            "pde5 inhibitors, pde-5 inhibitors, phosphodiesterase type 5 inhibitors, phosphodiesterase 5 inhibitors"
+        ),
+        _names("sildenafil, tadalafil, vardenafil, avanafil"),
+        stems=("-afil", "-那非"),
+        epc=("phosphodiesterase 5 inhibitor",),
+    ),
+    DrugClass(
         "TNF blockers",
         _names("tnf blockers, tnf blocker, tnf inhibitors"),
         _names("adalimumab, infliximab, etanercept, certolizumab pegol, golimumab"),
@@ -190,6 +200,31 @@ CROSS_REACTIVE: tuple[tuple[str, str, str], ...] = (
     ),
     ("penicillins", "carbapenems", "cross-reactivity is rare (under 1%); carbapenem labels warn of it"),
     ("cephalosporins", "carbapenems", "cross-reactivity is rare (under 1%); both are beta-lactams"),
+)
+
+_FDA_NSAID_ANTICOAGULANT = (
+    "FDA class labelling of NSAIDs (Warnings, Hematologic Toxicity; Drug Interactions: drugs that interfere with"
+    " hemostasis such as warfarin)"
+)
+_FDA_PDE5_NITRATE = "FDA labelling of PDE5 inhibitors (Contraindications: concomitant use of organic nitrates)"
+_FDA_STATIN_FIBRATE = "FDA labelling of HMG-CoA reductase inhibitors (Drug Interactions: fibrates, risk of myopathy)"
+
+#: Interactions between classes that hold whatever the labels in the knowledge base say: (class, class, what happens,
+#: the named source). Symmetric.
+INTERACTING: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "NSAIDs",
+        "anticoagulants",
+        "taken together they raise the risk of serious bleeding",
+        _FDA_NSAID_ANTICOAGULANT,
+    ),
+    (
+        "PDE5 inhibitors",
+        "nitrates",
+        "taken together they can lower blood pressure dangerously; the combination is contraindicated",
+        _FDA_PDE5_NITRATE,
+    ),
+    ("statins", "fibrates", "taken together they raise the risk of myopathy and rhabdomyolysis", _FDA_STATIN_FIBRATE),
 )
 
 #: Chinese names of common drugs and classes, with the English name the checks use.
@@ -278,6 +313,7 @@ CHINESE_NAMES: dict[str, str] = {
     "利福平": "rifampin",
     "甲氨蝶呤": "methotrexate",
     "西地那非": "sildenafil",
+    "他达拉非": "tadalafil",
     "氨氯地平": "amlodipine",
     "氟哌啶醇": "haloperidol",
     "阿达木单抗": "adalimumab",
@@ -291,6 +327,7 @@ for _class in CLASSES:
         _MEMBER.setdefault(_member, set()).add(_class.name)
 _EPC = {epc: c.name for c in CLASSES for epc in c.epc}
 _CROSS = {frozenset((a, b)): note for a, b, note in CROSS_REACTIVE}
+_INTERACTING = {frozenset((a, b)): (note, reference) for a, b, note, reference in INTERACTING}
 
 _WORD = re.compile(r"[A-Za-z0-9\u0370-\u03ff]+")  # Greek too: "β-lactam"
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -304,6 +341,7 @@ _BETA_LACTAM_TERMS = ("beta-lactams", "beta-lactam", "beta lactam", "β-lactam",
 _INTERACTION_SECTIONS = ("Contraindications", "Boxed Warning", "Drug Interactions")
 _ALLERGY_SECTIONS = ("Contraindications", "Boxed Warning", "Warnings and Precautions", "Warnings")
 _PRIORITY: dict[str, int] = {"allergy": 0, "cross-reactivity": 1, "contraindication": 0, "interaction": 1}
+_GROUP = {"allergy": "allergy", "cross-reactivity": "allergy", "contraindication": "interaction"}
 
 
 def find_drugs(text: str, known_names: Iterable[str]) -> list[str]:
@@ -332,9 +370,12 @@ def check_drugs(
     drugs: Iterable[str], patient: PatientContext, labels: Sequence[DrugLabel], *, language: Language = "en"
 ) -> list[DrugWarning]:
     """Warnings for ``drugs`` (as `find_drugs` returns them) against the patient's allergies and medications, using
-    the drug labels given (from `DrugTable.drug_labels_for`) and the class table. At most one allergy-type and one
-    interaction-type warning per drug and patient item (names of a drug checked already are skipped): the strongest,
-    a label's citation before the table's. Messages are written in ``language`` (see `generation.safety_messages`)."""
+    the drug labels given (from `DrugTable.drug_labels_for`) and the class table, and against pregnancy, conditions
+    and age from the labels (`generation.patient_checks`). At most one allergy-type and one interaction-type warning
+    per drug and patient item (names of a drug checked already are skipped): the strongest, a label's citation
+    before the table's. Whatever could not be checked (no label, or no label section that speaks to a field) comes
+    back as a ``"not checked"`` entry, never as silence. Messages are written in ``language`` (see
+    `generation.safety_messages`)."""
     vocabulary = _Vocabulary(_table_names() | {n for label in labels for n in label.lookup_names()})
     allergies = [(item, _resolve(t, labels)) for item in patient.allergies for t in _terms(item, vocabulary)]
     medicines = [(item, _resolve(t, labels)) for item in patient.medications for t in _terms(item, vocabulary)]
@@ -347,9 +388,11 @@ def check_drugs(
         seen |= drug.keys
         found = [w for item, allergen in allergies if (w := _allergy(drug, item, allergen, language))]
         found += [w for item, medicine in medicines for w in _interactions(drug, item, medicine, language)]
+        found += check_patient(drug.given, drug.labels, patient, language=language)
+        if not drug.labels:
+            found += not_checked_without_label(drug.given, patient, language)
         for warning in found:
-            group = "allergy" if warning.kind in ("allergy", "cross-reactivity") else "interaction"
-            key = (warning.drug, warning.patient_item, group)
+            key = (warning.drug, warning.patient_item, _GROUP.get(warning.kind, warning.kind))
             if key not in best or _rank(warning) < _rank(best[key]):
                 best[key] = warning
     return list(best.values())
@@ -551,7 +594,30 @@ def _interactions(drug: _Named, item: str, medicine: _Named, language: Language)
                 item=item,
             )
             out.append(_cited(drug, kind, text, item, label, section, found))
+    if not out:
+        out += _table_interactions(drug, item, medicine, language)
     return out
+
+
+def _table_interactions(drug: _Named, item: str, medicine: _Named, language: Language) -> list[DrugWarning]:
+    """The class table's interaction between ``drug`` and the patient's ``medicine``, if their classes interact."""
+    for mine in sorted(drug.classes):
+        for theirs in sorted(medicine.classes):
+            rule = _INTERACTING.get(frozenset((mine, theirs)))
+            if rule is None or mine == theirs:
+                continue
+            note, reference = rule
+            text = message(
+                "table_interaction",
+                language,
+                drug=drug.given,
+                drug_class=class_name(mine, language),
+                item=item,
+                other_class=class_name(theirs, language),
+                note=note,
+            )
+            return [DrugWarning(drug.given, "interaction", text, item, TABLE_SOURCE, reference=reference)]
+    return []
 
 
 def _mention(
@@ -604,4 +670,4 @@ def _cited(
 
 
 def _rank(warning: DrugWarning) -> tuple[int, bool]:
-    return _PRIORITY[warning.kind], warning.source == TABLE_SOURCE
+    return _PRIORITY.get(warning.kind, 0), warning.source == TABLE_SOURCE

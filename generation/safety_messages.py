@@ -42,6 +42,32 @@ _TEMPLATES: dict[str, dict[Language, str]] = {
         "en": "The {section} section of the {title} label mentions {words!r}{is_one}; the patient takes {item!r}.",
         "zh": "{title}说明书“{section}”部分提到“{words}”{is_one}；患者正在使用“{item}”。",
     },
+    "patient_label": {
+        "en": "The {section} section of the {title} label speaks to {field}; read it before use.",
+        "zh": "{title}说明书“{section}”部分涉及{field}；用药前请阅读。",
+    },
+    "table_interaction": {
+        "en": "{drug} ({drug_class}) with the patient's {item!r} ({other_class}): {note}.",
+        "zh": "{drug}（{drug_class}）与患者正在使用的“{item}”（{other_class}）：{note}。",
+    },
+    "no_label": {
+        "en": "Not checked: no label for {drug} in the knowledge base, so {field} could not be checked.",
+        "zh": "未核查：知识库中没有{drug}的说明书，无法核查{field}。",
+    },
+    "no_section": {
+        "en": "Not checked: the {title} label has no section that speaks to {field}.",
+        "zh": "未核查：{title}说明书中没有涉及{field}的部分。",
+    },
+    "table_only": {
+        "en": "Not checked against a {drug} label (none in the knowledge base): the patient's {field} were checked only"
+        " against medkb's drug-class table and the labels of the other drugs.",
+        "zh": "未与{drug}说明书核对（知识库中没有）：患者的{field}仅与medkb药物类别表及其他药物的说明书核对。",
+    },
+    "field_pregnancy": {"en": "pregnancy", "zh": "妊娠"},
+    "field_older": {"en": "use in older patients", "zh": "老年患者用药"},
+    "field_younger": {"en": "use in children", "zh": "儿童用药"},
+    "field_allergies": {"en": "allergies", "zh": "过敏史"},
+    "field_medications": {"en": "medications", "zh": "合并用药"},
     "medication_label_mentions": {
         "en": "The {section} section of the {title} label (the patient's medication {item!r}) mentions"
         " {words!r}{is_one}.",
@@ -64,6 +90,7 @@ _CLASSES_ZH = {
     "HIV protease inhibitors": "HIV蛋白酶抑制剂",
     "strong CYP3A4 inhibitors": "强效CYP3A4抑制剂",
     "TNF blockers": "TNF抑制剂",
+    "PDE5 inhibitors": "PDE5抑制剂",
 }
 
 _SECTIONS_ZH = {
@@ -72,6 +99,14 @@ _SECTIONS_ZH = {
     "Drug Interactions": "药物相互作用",
     "Warnings and Precautions": "警告和注意事项",
     "Warnings": "警告",
+    "Precautions": "注意事项",
+    "Use in Specific Populations": "特殊人群用药",
+    "Pregnancy": "妊娠",
+    "Lactation": "哺乳",
+    "Pediatric Use": "儿童用药",
+    "Geriatric Use": "老年用药",
+    "Renal Impairment": "肾功能损害",
+    "Hepatic Impairment": "肝功能损害",
 }
 
 #: Chinese versions of `generation.safety.CROSS_REACTIVE`'s notes, keyed by the pair of classes.

@@ -25,7 +25,7 @@ from typing import Any  # noqa: E402
 from kb.core.errors import MedkbError  # noqa: E402
 from kb.core.filters import Filters  # noqa: E402
 from kb.core.settings import Settings  # noqa: E402
-from kb.core.types import TASKS, Answer, DrugWarning, Hit, PatientContext  # noqa: E402
+from kb.core.types import NOT_CHECKED, TASKS, Answer, DrugWarning, Hit, PatientContext  # noqa: E402
 
 log = logging.getLogger("medkb")
 
@@ -415,7 +415,13 @@ def render_drug_warnings(warnings: Sequence[DrugWarning], language: str = "en") 
         return []
     lines = [_WARNING_HEADINGS.get(language, _WARNING_HEADINGS["en"])]
     references: dict[str, int] = {}
-    for w in warnings:
+    ordered = [w for w in warnings if w.kind != NOT_CHECKED] + [w for w in warnings if w.kind == NOT_CHECKED]
+    for w in ordered:
+        if w.kind == NOT_CHECKED:  # nothing to cite: the message says what is missing
+            lines.append(
+                textwrap.fill(f"? [{w.kind}] {w.drug} ({w.patient_item}): {w.message}", 100, subsequent_indent="    ")
+            )
+            continue
         lines.append(textwrap.fill(f"! [{w.kind}] {w.drug}: {w.message}", 100, subsequent_indent="    "))
         if w.doc_id:
             where = f"source: {w.title} - {w.section}, chars {w.start}-{w.end} ({w.source}, document {w.doc_id})"

@@ -21,14 +21,46 @@ from typing import Any
 
 from kb.core.types import Document
 
-#: The label sections a drug row keeps, as `ingest.readers.spl` names them. The first three are searched for the
-#: patient's other medicines; the warnings sections are kept for the hypersensitivity statements of older labels.
+#: The label sections a drug row keeps, as `ingest.readers.spl` names them: those that speak to the patient's other
+#: medicines, allergies, conditions, pregnancy and age. Older labels have no "Use in Specific Populations"; their
+#: pregnancy, nursing, pediatric and geriatric statements sit in "Precautions" (or "Warnings").
 SAFETY_SECTIONS: tuple[str, ...] = (
     "Boxed Warning",
     "Contraindications",
     "Drug Interactions",
     "Warnings and Precautions",
     "Warnings",
+    "Precautions",
+    "Use in Specific Populations",
+)
+
+#: Subsections found inside those sections by their heading lines ("8.1 Pregnancy", or a bare "Pregnancy" in an older
+#: label's Precautions), kept under these names when the label has no top-level section of the same name.
+SUBSECTIONS: dict[str, tuple[str, ...]] = {
+    "Pregnancy": ("pregnancy", "usage in pregnancy", "use in pregnancy", "pregnancy and lactation"),
+    "Lactation": ("lactation", "nursing mothers", "nursing women", "breastfeeding"),
+    "Pediatric Use": ("pediatric use", "use in children", "pediatric patients"),
+    "Geriatric Use": ("geriatric use", "use in the elderly", "use in elderly patients", "geriatric patients"),
+    "Drug Interactions": ("drug interactions",),
+    "Renal Impairment": ("renal impairment", "use in patients with renal impairment"),
+    "Hepatic Impairment": ("hepatic impairment", "use in patients with hepatic impairment"),
+}
+# A heading line: optionally numbered ("8.1", "4.3."), then a name, an optional colon, nothing else.
+_NUMBERED = re.compile(r"^\s*(\d+(?:\.\d+)+)\.?\s+(\S.*?)\s*:?\s*$")
+_BARE = re.compile(r"^\s*([A-Za-z][A-Za-z ,/&-]{2,60}?)\s*:?\s*$")
+#: Headings of an older label's Precautions and Warnings that end the subsection before them.
+_OLD_HEADINGS = frozenset(
+    (
+        *(name for names in SUBSECTIONS.values() for name in names),
+        "general",
+        "information for patients",
+        "laboratory tests",
+        "carcinogenesis, mutagenesis, impairment of fertility",
+        "carcinogenesis, mutagenesis and impairment of fertility",
+        "labor and delivery",
+        "teratogenic effects",
+        "nonteratogenic effects",
+    )
 )
 
 # Salt, ester and hydrate words that end an ingredient's name: "atorvastatin calcium trihydrate" is atorvastatin.
@@ -111,6 +143,10 @@ def drug_label_from_document(doc: Document) -> DrugLabel | None:
         if section.title in SAFETY_SECTIONS and section.title not in sections:
             text = doc.text[section.start : section.end]
             sections[section.title] = LabelSection(section.title, text, section.start, section.end)
+    found = {name: sections[name] for name in SAFETY_SECTIONS if name in sections}
+    for parent in list(found.values()):
+        for sub in subsections(parent):
+            found.setdefault(sub.name, sub)
     return DrugLabel(
         doc_id=doc.id,
         source=doc.source,
@@ -118,8 +154,37 @@ def drug_label_from_document(doc: Document) -> DrugLabel | None:
         names=tuple(names),
         ingredients=tuple(ingredients),
         classes=tuple(_unique(_strings(meta.get("pharmacologic_classes")))),
-        sections={name: sections[name] for name in SAFETY_SECTIONS if name in sections},
+        sections=found,
     )
+
+
+def subsections(section: LabelSection) -> list[LabelSection]:
+    """The subsections of `SUBSECTIONS` inside ``section``, found by their heading lines: a numbered one ("8.1
+    Pregnancy") runs to the next numbered heading, a bare one (an older label's "Pregnancy") to the next heading an
+    older label uses (`_OLD_HEADINGS`); each ends at the section's end at the latest. Spans are in the document."""
+    lines: list[tuple[int, int, str, bool]] = []  # (start, end, lower-case heading text, numbered) per heading line
+    offset = 0
+    for line in section.text.splitlines(keepends=True):
+        text = line.rstrip("\r\n")
+        numbered, bare = _NUMBERED.match(text), _BARE.match(text)
+        if numbered and len(numbered.group(2)) <= 80:
+            lines.append((offset, offset + len(text), numbered.group(2).lower(), True))
+        elif bare:
+            lines.append((offset, offset + len(text), " ".join(bare.group(1).lower().split()), False))
+        offset += len(line)
+    out: list[LabelSection] = []
+    for i, (start, _, heading, numbered) in enumerate(lines):
+        name = next((n for n, aliases in SUBSECTIONS.items() if heading in aliases), None)
+        if name is None or any(s.name == name for s in out):
+            continue
+        end = len(section.text)
+        for later_start, _, later, later_numbered in lines[i + 1 :]:
+            if (numbered and later_numbered) or (not numbered and (later_numbered or later in _OLD_HEADINGS)):
+                end = later_start
+                break
+        body = section.text[start:end].rstrip()
+        out.append(LabelSection(name, body, section.start + start, section.start + start + len(body)))
+    return out
 
 
 def name_keys(name: str) -> list[str]:

@@ -17,7 +17,11 @@ TASKS: tuple[Task, ...] = ("diagnosis", "treatment", "drug", "general")
 #: The language an answer is written in: the question's (Chinese when the question is mostly Chinese).
 Language = Literal["en", "zh"]
 #: What a drug warning is about (see `generation.safety`).
-WarningKind = Literal["allergy", "cross-reactivity", "interaction", "contraindication"]
+WarningKind = Literal[
+    "allergy", "cross-reactivity", "interaction", "contraindication", "pregnancy", "condition", "age", "not checked"
+]
+#: A `DrugWarning` of this kind says what could not be checked (no label, or no label section that speaks to it).
+NOT_CHECKED: WarningKind = "not checked"
 
 #: Metadata keys that are promoted to first-class provenance fields on citations and hits.
 IDENTIFIER_KEYS: tuple[str, ...] = ("pmid", "doi", "pmcid", "url")
@@ -207,7 +211,9 @@ class DrugWarning:
 
     A label-based warning cites ``doc_id``/``source``/``title``/``section`` and the span ``start:end`` of the
     sentence (in the label document's text) that supports it, quoted in ``quote``; a table-based one has
-    ``source == generation.safety.TABLE_SOURCE``, no span, and the rule's named source in ``reference``.
+    ``source == generation.safety.TABLE_SOURCE``, no span, and the rule's named source in ``reference``. A
+    ``"not checked"`` entry says which patient field (``patient_item``) could not be checked for the drug and why:
+    no label in the knowledge base (``source`` empty), or a label without a section that speaks to it.
     """
 
     drug: str

@@ -15,7 +15,7 @@ from generation.grounding import split_sentences
 from generation.prompts import STRICTER
 from generation.verify import SUPPORT_THRESHOLD, strip_markers
 from kb.core.drugs import DrugLabel
-from kb.core.types import Answer, Hit, PatientContext
+from kb.core.types import NOT_CHECKED, Answer, Hit, PatientContext
 from retrieval.embedders import HashingEmbedder
 
 METFORMIN = "Metformin is contraindicated when eGFR is below 30 mL/min/1.73 m2. Start at 500 mg once daily with meals."
@@ -199,8 +199,9 @@ def test_drug_warnings_are_attached_for_the_patient() -> None:
         patient=patient,
         checking=Checking(embedder=Recording(), drugs=drugs),
     )
-    [warning] = answer.drug_warnings
+    warning, unchecked = answer.drug_warnings
     assert (warning.drug, warning.kind, warning.patient_item) == ("amoxicillin", "allergy", "penicillin")
+    assert (unchecked.drug, unchecked.kind) == ("amoxicillin", NOT_CHECKED)  # no label: said, not silent
     assert "penicillins" in warning.message and warning.reference
     assert "amoxicillin" in drugs.asked[0]
     assert answer.to_dict()["drug_warnings"][0]["drug"] == "amoxicillin"
@@ -221,19 +222,27 @@ def test_drug_warnings_come_with_an_abstention_too_and_in_chinese() -> None:
     assert "青霉素类" in warning.message and "过敏" in warning.message
 
 
-@pytest.mark.parametrize("patient", [None, PatientContext(age=40), PatientContext(conditions=["ckd"])])
-def test_no_allergies_or_medications_no_drug_warnings(patient: PatientContext | None) -> None:
+@pytest.mark.parametrize("patient", [None, PatientContext(age=40), PatientContext(sex="female", pregnant=False)])
+def test_nothing_to_check_no_drug_warnings(patient: PatientContext | None) -> None:
     answer = _compose("Can I give amoxicillin?", _hits(AMOXICILLIN), EchoGenerator(), patient=patient)
     assert answer.drug_warnings == []
+
+
+@pytest.mark.parametrize("patient", [PatientContext(conditions=["ckd"]), PatientContext(pregnant=True, age=80)])
+def test_a_field_no_label_can_check_is_said_to_be_not_checked(patient: PatientContext) -> None:
+    answer = _compose("Can I give amoxicillin?", _hits(AMOXICILLIN), EchoGenerator(), patient=patient)
+    assert answer.drug_warnings and all(w.kind == NOT_CHECKED for w in answer.drug_warnings)
+    assert {w.patient_item for w in answer.drug_warnings} == ({"ckd"} if patient.conditions else {"pregnant", "age 80"})
+    assert all("no label for amoxicillin" in w.message for w in answer.drug_warnings)
 
 
 def test_the_allergen_named_in_the_question_is_not_itself_warned_about() -> None:
     patient = PatientContext(allergies=["penicillin"])
     generator = Scripted("Amoxicillin is an aminopenicillin used for community-acquired pneumonia [1].")
     answer = _compose("Penicillin allergy: can I give amoxicillin?", _hits(AMOXICILLIN), generator, patient=patient)
-    assert [w.drug for w in answer.drug_warnings] == ["amoxicillin"]
+    assert [w.drug for w in answer.drug_warnings if w.kind != NOT_CHECKED] == ["amoxicillin"]
     answer_names_it = drug_warnings("Penicillin allergy: amoxicillin?", "Give penicillin V [1].", patient, None)
-    assert [w.drug for w in answer_names_it] == ["amoxicillin", "penicillin v"]
+    assert [w.drug for w in answer_names_it if w.kind != NOT_CHECKED] == ["amoxicillin", "penicillin v"]
 
 
 def test_full_width_markers_and_copied_delimiters_are_understood() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from generation.safety import TABLE_SOURCE, DrugWarning, check_drugs, find_drugs, lookup_names
 from kb import KnowledgeBase, Settings
-from kb.core.types import PatientContext
+from kb.core.types import NOT_CHECKED, PatientContext
 from tests.shared_data import NEEDS_DATA, SHARED_DATA
 
 SPL = SHARED_DATA / "fda_drug_labels" / "spl"
@@ -31,9 +31,14 @@ def labels_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBas
     kb.close()
 
 
-def _check(kb: KnowledgeBase | None, drugs: list[str], patient: PatientContext) -> list[DrugWarning]:
+def _check_all(kb: KnowledgeBase | None, drugs: list[str], patient: PatientContext) -> list[DrugWarning]:
     labels = kb.storage.store.drugs.drug_labels_for(lookup_names(drugs, patient)) if kb else []
     return check_drugs(drugs, patient, labels)
+
+
+def _check(kb: KnowledgeBase | None, drugs: list[str], patient: PatientContext) -> list[DrugWarning]:
+    """The warnings, without the "not checked" entries (`_check_all` has those too)."""
+    return [w for w in _check_all(kb, drugs, patient) if w.kind != NOT_CHECKED]
 
 
 def _assert_cited(kb: KnowledgeBase, warning: DrugWarning, *words: str) -> str:
@@ -100,6 +105,14 @@ def test_no_problem_no_warning() -> None:
     patient = PatientContext(allergies=["penicillin"], medications=["metformin 500 mg"])
     assert _check(None, ["atorvastatin", "lisinopril"], patient) == []
     assert _check(None, ["amoxicillin"], PatientContext()) == []
+    assert _check_all(None, ["amoxicillin"], PatientContext()) == []  # nothing asked, nothing unchecked
+    # Without labels, what only the class table could check is said so, per drug and field.
+    unchecked = _check_all(None, ["atorvastatin"], patient)
+    assert [(w.kind, w.patient_item) for w in unchecked] == [
+        (NOT_CHECKED, "penicillin"),
+        (NOT_CHECKED, "metformin 500 mg"),
+    ]
+    assert "drug-class table" in unchecked[0].message and unchecked[0].source == ""
 
 
 # -- finding drug names ------------------------------------------------------------------------------------------------

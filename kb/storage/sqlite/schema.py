@@ -16,7 +16,7 @@ from kb.storage.sqlite.drug_labels import write_drug_label
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DB_NAME = "kb.sqlite"
 
 #: The second embedding of each chunk, by a multilingual encoder (the cross-lingual index); a chunk may lack one
@@ -184,7 +184,14 @@ def schema_version(db: sqlite3.Connection, path: Path) -> int:
 
 
 def _upgrade(db: sqlite3.Connection, path: Path) -> None:
-    steps = {1: _migrate_from_1, 2: _migrate_from_2, 3: _migrate_from_3, 4: _migrate_from_4, 5: _migrate_from_5}
+    steps = {
+        1: _migrate_from_1,
+        2: _migrate_from_2,
+        3: _migrate_from_3,
+        4: _migrate_from_4,
+        5: _migrate_from_5,
+        6: _migrate_from_6,
+    }
     version = schema_version(db, path)
     while version in steps:
         steps[version](db, path)
@@ -247,15 +254,27 @@ def _migrate_from_4(db: sqlite3.Connection, path: Path) -> None:
     """Version 4 -> 5: the drug table, filled from the DailyMed labels already stored."""
     log.info("%s: building the drug table (schema version 4 to %d)", path, SCHEMA_VERSION)
     with _schema_step(db, 5, _statements(_DRUG_SCHEMA)):
-        db.execute("DELETE FROM drug_labels")
-        rows = db.execute(
-            "SELECT text, source, title, sections, metadata FROM documents"
-            " WHERE source LIKE 'dailymed:%' OR json_extract(metadata, '$.source_name') = 'DailyMed'"
-        )
-        while batch := rows.fetchmany(256):
-            for text, source, title, sections, metadata in batch:
-                spans = [Section(**s) for s in json.loads(sections)]
-                write_drug_label(db, Document(text, source, title, spans, json.loads(metadata)))
+        _fill_drug_table(db)
+
+
+def _migrate_from_6(db: sqlite3.Connection, path: Path) -> None:
+    """Version 6 -> 7: the drug table again, now with the pregnancy, nursing, pediatric, geriatric and older-label
+    precautions sections its checks read."""
+    log.info("%s: rebuilding the drug table (schema version 6 to %d)", path, SCHEMA_VERSION)
+    with _schema_step(db, 7, ()):
+        _fill_drug_table(db)
+
+
+def _fill_drug_table(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM drug_labels")
+    rows = db.execute(
+        "SELECT text, source, title, sections, metadata FROM documents"
+        " WHERE source LIKE 'dailymed:%' OR json_extract(metadata, '$.source_name') = 'DailyMed'"
+    )
+    while batch := rows.fetchmany(256):
+        for text, source, title, sections, metadata in batch:
+            spans = [Section(**s) for s in json.loads(sections)]
+            write_drug_label(db, Document(text, source, title, spans, json.loads(metadata)))
 
 
 def _migrate_from_5(db: sqlite3.Connection, path: Path) -> None:
