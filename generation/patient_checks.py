@@ -27,6 +27,7 @@ PREGNANCY_SECTIONS = (
     "Contraindications",
     "Boxed Warning",
     "Pregnancy",
+    "Pregnancy or Breast Feeding",
     "Use in Specific Populations",
     "Warnings and Precautions",
     "Warnings",
@@ -35,17 +36,29 @@ PREGNANCY_SECTIONS = (
 CONDITION_SECTIONS = (
     "Contraindications",
     "Boxed Warning",
+    "Do Not Use",
+    "Ask Doctor",
     "Warnings and Precautions",
     "Warnings",
     "Precautions",
+    "Stop Use",
+    "When Using",
     "Renal Impairment",
     "Hepatic Impairment",
     "Use in Specific Populations",
 )
 OLDER_SECTIONS = ("Boxed Warning", "Contraindications", "Geriatric Use", "Warnings and Precautions", "Warnings")
-YOUNGER_SECTIONS = ("Boxed Warning", "Contraindications", "Pediatric Use", "Warnings and Precautions", "Warnings")
+YOUNGER_SECTIONS = (
+    "Boxed Warning",
+    "Contraindications",
+    "Do Not Use",
+    "Pediatric Use",
+    "Warnings and Precautions",
+    "Warnings",
+    "Dosage and Administration",
+)
 #: Sections in which a mention of the topic is enough (they exist to restrict or warn).
-_RESTRICTING = frozenset(("Contraindications", "Boxed Warning"))
+_RESTRICTING = frozenset(("Contraindications", "Boxed Warning", "Do Not Use", "Ask Doctor"))
 #: Ages the label sections on age speak to: under 18 (pediatric use), 65 and over (geriatric use).
 CHILD_BELOW, OLDER_FROM = 18, 65
 
@@ -59,21 +72,25 @@ _PREGNANCY_CUE = _words(
     r"contraindicat|fetal harm|harm to the fetus|harm the fetus|category [dx]\b|\bavoid|discontinue|should not|"
     r"must not|do not (use|take)|not be used|not recommended|teratogen|birth defects?|fetal toxicity|"
     r"embryo-?fetal toxicity|premature closure|oligohydramnios|only if (clearly|the potential)|"
-    r"ask a (doctor|health professional)|risk to the fetus|fetal (death|loss)|miscarriage|abortion"
+    r"ask a (doctor|health professional)|risk to the fetus|fetal (death|loss)|miscarriage|abortion|"
+    r"increases? (the )?risk|increased risk"
 )
 _OLDER = _words(r"\belderly\b|\bgeriatric|\bolder (adults?|patients|individuals|people|subjects)|\b65 years|\baged\b")
 _YOUNGER = _words(
-    r"\bpediatric|\bpaediatric|\bchildren\b|\bchild\b|\badolescents?\b|\binfants?\b|\bneonat|under (the age of )?1\d"
+    r"\bpediatric|\bpaediatric|\bchildren\b|\bchild\b|\badolescents?\b|\binfants?\b|\bneonat|under (the age of )?1\d|"
+    r"(younger|less) than 1\d( years)?"
 )
+#: Sentences about breastfed infants speak to the mother, not to a young patient.
+_NURSING = _words(r"breast-?feed|breastfed|nursing|lactat|human milk")
 _AGE_CUE = _words(
     r"contraindicat|not (been )?established|not recommended|should not|\bavoid|not approved|increased (risk|mortality|"
     r"incidence)|mortality|\bdeath|do not (use|give)|ask a doctor|with caution|caution (should|must) be|use caution|"
-    r"exercise caution|reduce(d)? (the )?dos|lower dose"
+    r"exercise caution|reduce(d)? (the )?dos|lower dose|increases? (the )?risk"
 )
 _CONDITION_CUE = _words(
     r"contraindicat|caution|\bavoid|not recommended|should not|must not|increased (risk|mortality)|mortality|\bdeath|"
     r"fatal|worsen|exacerbat|reduc\w* (the )?dos|dose reduction|lower dose|monitor|not be used|do not (use|take)|"
-    r"ask a doctor|serious|life-threatening"
+    r"ask a doctor|serious|life-threatening|increases? (the )?risk"
 )
 #: Words of the label that name a condition the patient record names in other words (record words -> label words).
 CONDITION_TERMS: dict[str, tuple[str, ...]] = {
@@ -103,12 +120,14 @@ CONDITION_TERMS: dict[str, tuple[str, ...]] = {
 #: A statement that something was not found ("No fetal harm was observed"): not a warning, whatever words it has.
 _NEGATED = _words(
     r"\bno (evidence of )?(fetal harm|harm|teratogenic|increased?|adverse)|did not (cause|show|reveal|produce|"
-    r"increase)|(was|were) not (observed|seen|teratogenic)|\bnot teratogenic"
+    r"increase)|(was|were) not (observed|seen|teratogenic)|\bnot teratogenic|\binsufficient to|background risk"
 )
+#: "[see Contraindications (4.3)]": a pointer to another section, not what the sentence says.
+_CROSS_REFERENCE = re.compile(r"\[\s*see [^\]]*\]|\(\s*see [^)]*\)", re.IGNORECASE)
 _STOP = frozenset(
     "a an and of the with history chronic severe mild moderate disease disorder patient known prior".split()
 )
-_HEADING_ONLY = re.compile(r"(\d+(\.\d+)*\.?\s+)?[^.:;!?。]{0,80}")
+_HEADING_ONLY = re.compile(r"(\d+(\.\d+)*\.?\s+)?[^-•■.:;!?。][^.:;!?。]{0,79}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])|(?<=[。！？；])")
 
 
@@ -124,6 +143,8 @@ class _Field:
     cue: re.Pattern[str]
     #: Sentences about other patients than this one (children, for an adult) are skipped.
     other: re.Pattern[str] | None = None
+    #: The section that is about the field as a whole: its sentences need no topic word.
+    own_section: str = ""
 
 
 def fields_of(patient: PatientContext, language: Language = "en") -> list[_Field]:
@@ -140,10 +161,12 @@ def fields_of(patient: PatientContext, language: Language = "en") -> list[_Field
             out.append(_Field(condition, "condition", condition, CONDITION_SECTIONS, topic, _CONDITION_CUE, adult))
     if patient.age is not None and patient.age >= OLDER_FROM:
         name = message("field_older", language)
-        out.append(_Field(f"age {patient.age}", "age", name, OLDER_SECTIONS, _OLDER, _AGE_CUE))
+        item = f"age {patient.age}"
+        out.append(_Field(item, "age", name, OLDER_SECTIONS, _OLDER, _AGE_CUE, own_section="Geriatric Use"))
     elif patient.age is not None and patient.age < CHILD_BELOW:
         name = message("field_younger", language)
-        out.append(_Field(f"age {patient.age}", "age", name, YOUNGER_SECTIONS, _YOUNGER, _AGE_CUE))
+        item = f"age {patient.age}"
+        out.append(_Field(item, "age", name, YOUNGER_SECTIONS, _YOUNGER, _AGE_CUE, _NURSING, "Pediatric Use"))
     return out
 
 
@@ -201,11 +224,12 @@ def _warning(drug: str, label: DrugLabel, field: _Field, language: Language) -> 
             continue
         for start, end in _sentences(section.text):
             sentence = section.text[start:end]
-            if _HEADING_ONLY.fullmatch(sentence) or not field.topic.search(sentence) or _NEGATED.search(sentence):
+            on_topic = name == field.own_section or field.topic.search(sentence)
+            if _HEADING_ONLY.fullmatch(sentence) or not on_topic or _NEGATED.search(sentence):
                 continue
             if field.other is not None and field.other.search(sentence):
                 continue
-            if name not in _RESTRICTING and not field.cue.search(sentence):
+            if name not in _RESTRICTING and not field.cue.search(_CROSS_REFERENCE.sub(" ", sentence)):
                 continue
             at = section.start + start
             cited = _innermost(label, at, section.start + end) or section

@@ -40,7 +40,7 @@ from typing import NamedTuple
 from generation.patient_checks import check_patient, not_checked_without_label
 from generation.safety_messages import class_name, cross_note, message, section_name
 from kb.core.drugs import DrugLabel, LabelSection, name_keys
-from kb.core.types import DrugWarning, Language, PatientContext, WarningKind
+from kb.core.types import NOT_CHECKED, DrugWarning, Language, PatientContext, WarningKind
 
 #: ``DrugWarning.source`` of a warning that rests on the built-in class table rather than a label.
 TABLE_SOURCE = "medkb drug-class table"
@@ -338,7 +338,16 @@ _HEADING = re.compile(r"(\d+(\.\d+)*\.?\s+)?[^.:;!?。]{0,80}")
 _HYPERSENSITIVITY = re.compile(r"hypersensitiv|allerg|anaphyla|过敏", re.IGNORECASE)
 _BETA_LACTAMS = frozenset(("penicillins", "cephalosporins", "carbapenems"))
 _BETA_LACTAM_TERMS = ("beta-lactams", "beta-lactam", "beta lactam", "β-lactam", "β-lactams")
-_INTERACTION_SECTIONS = ("Contraindications", "Boxed Warning", "Drug Interactions")
+#: Sections that list a drug's interactions; a label without any has not been checked against the medications.
+_INTERACTION_LISTS = ("Drug Interactions", "Ask Doctor or Pharmacist")
+_INTERACTION_SECTIONS = (
+    "Contraindications",
+    "Boxed Warning",
+    "Drug Interactions",
+    "Do Not Use",
+    "Ask Doctor or Pharmacist",
+    "Warnings",
+)
 _ALLERGY_SECTIONS = ("Contraindications", "Boxed Warning", "Warnings and Precautions", "Warnings")
 _PRIORITY: dict[str, int] = {"allergy": 0, "cross-reactivity": 1, "contraindication": 0, "interaction": 1}
 _GROUP = {"allergy": "allergy", "cross-reactivity": "allergy", "contraindication": "interaction"}
@@ -391,6 +400,13 @@ def check_drugs(
         found += check_patient(drug.given, drug.labels, patient, language=language)
         if not drug.labels:
             found += not_checked_without_label(drug.given, patient, language)
+        elif not any(name in label.sections for label in drug.labels for name in _INTERACTION_LISTS):
+            warned = {w.patient_item for w in found}
+            for item in dict.fromkeys(item for item, _ in medicines if item not in warned):
+                title = drug.labels[0].title
+                text = message("no_section", language, title=title, field=message("field_medications", language))
+                label = drug.labels[0]
+                found.append(DrugWarning(drug.given, NOT_CHECKED, text, item, label.source, label.doc_id, label.title))
         for warning in found:
             key = (warning.drug, warning.patient_item, _GROUP.get(warning.kind, warning.kind))
             if key not in best or _rank(warning) < _rank(best[key]):

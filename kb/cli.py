@@ -203,10 +203,13 @@ def _parser() -> argparse.ArgumentParser:
     from corpora.cli import add_corpus_parser
     from kb.evaluation.answer_cli import add_qa_parser
     from kb.evaluation.retrieval_cli import add_eval_parser
+    from kb.evaluation.safety_cli import add_safety_parser
     from kb.training.cli import add_train_parser
 
     add_corpus_parser(sub)
-    add_qa_parser(add_eval_parser(sub))
+    eval_sub = add_eval_parser(sub)
+    add_qa_parser(eval_sub)
+    add_safety_parser(eval_sub)
     add_train_parser(sub)
 
     p = sub.add_parser("models", help="list the models medkb can load offline")

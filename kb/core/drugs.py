@@ -23,7 +23,8 @@ from kb.core.types import Document
 
 #: The label sections a drug row keeps, as `ingest.readers.spl` names them: those that speak to the patient's other
 #: medicines, allergies, conditions, pregnancy and age. Older labels have no "Use in Specific Populations"; their
-#: pregnancy, nursing, pediatric and geriatric statements sit in "Precautions" (or "Warnings").
+#: pregnancy, nursing, pediatric and geriatric statements sit in "Precautions" (or "Warnings"). Over-the-counter
+#: labels say the same things in their Drug Facts sections.
 SAFETY_SECTIONS: tuple[str, ...] = (
     "Boxed Warning",
     "Contraindications",
@@ -32,6 +33,15 @@ SAFETY_SECTIONS: tuple[str, ...] = (
     "Warnings",
     "Precautions",
     "Use in Specific Populations",
+    # The Drug Facts of an over-the-counter label.
+    "Do Not Use",
+    "Ask Doctor",
+    "Ask Doctor or Pharmacist",
+    "When Using",
+    "Stop Use",
+    "Pregnancy or Breast Feeding",
+    # Where an over-the-counter label sets its age limits ("children under 12 years: ask a doctor").
+    "Dosage and Administration",
 )
 
 #: Subsections found inside those sections by their heading lines ("8.1 Pregnancy", or a bare "Pregnancy" in an older
