@@ -456,6 +456,9 @@ def render_answer(answer: Answer) -> str:
         lines.append(f"[{c.marker}] {c.title}" + (f" ({ids})" if ids else "") + f" - {where}")
         quote = c.quote if len(c.quote) <= 240 else c.quote[:237] + "..."
         lines.append(textwrap.indent(textwrap.fill(f'"{quote}"', 96), "    "))
+        if c.copies:
+            also = "; ".join(f"{copy['title']} ({copy['source']})" for copy in c.copies)
+            lines.append(textwrap.fill(f"same text in: {also}", 100, initial_indent="    ", subsequent_indent="    "))
     lines += ["", answer.notice]
     return "\n".join(lines)
 

@@ -28,6 +28,7 @@ from kb.core.protocols import ChunkSearch, Embedder
 from kb.core.settings import Settings
 from kb.core.types import Hit
 from retrieval.fusion import maximal_marginal_relevance, query_weights, reciprocal_rank_fusion, score_fusion
+from retrieval.label_copies import collapse_copies
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,11 @@ class Searcher:
         ``settings.mmr``) diversifies hybrid results."""
         if mode == "lexical":
             ids, scores = self.storage.lexical(query, k, filters)
-            return self.storage.hits(ids.tolist(), scores.tolist(), "lexical")
+            return collapse_copies(self.storage.hits(ids.tolist(), scores.tolist(), "lexical"))
         if mode == "dense":
             dense = self.dense(query, k, filters)
-            return self.storage.hits(dense.ids, dense.scores, "dense")
-        return self.hybrid(query, k, filters, mmr=self.settings.mmr if mmr is None else mmr)
+            return collapse_copies(self.storage.hits(dense.ids, dense.scores, "dense"))
+        return collapse_copies(self.hybrid(query, k, filters, mmr=self.settings.mmr if mmr is None else mmr))
 
     # -- dense ------------------------------------------------------------------------------------------------------
 

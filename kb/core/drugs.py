@@ -132,7 +132,12 @@ class DrugLabel:
 
 def is_drug_label(doc: Document) -> bool:
     """Whether ``doc`` is a DailyMed drug label (as `ingest.readers.spl` reads one)."""
-    return doc.metadata.get("source_name") == "DailyMed" or doc.source.startswith("dailymed:")
+    return is_drug_label_metadata(doc.source, doc.metadata)
+
+
+def is_drug_label_metadata(source: str, metadata: Mapping[str, Any]) -> bool:
+    """Whether a document of this ``source`` and ``metadata`` (a hit's, say) is a DailyMed drug label."""
+    return metadata.get("source_name") == "DailyMed" or source.startswith("dailymed:")
 
 
 def drug_label_from_document(doc: Document) -> DrugLabel | None:

@@ -101,6 +101,9 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     rank: int = 0
+    #: Other documents holding the same text (a repackaged or relabelled copy of a drug label), as
+    #: ``{"doc_id", "title", "source"}``: one source that lists the others instead of one citation per copy.
+    copies: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def evidence_score(self) -> float:
@@ -129,6 +132,8 @@ class Hit:
         for key in IDENTIFIER_KEYS:
             out[key] = self.identifier(key)
         out["published"] = self.metadata.get("published")
+        if self.copies:
+            out["copies"] = [dict(c) for c in self.copies]
         return out
 
 
@@ -149,6 +154,8 @@ class Citation:
     url: str | None = None
     page: int | None = None
     source: str = ""
+    #: Other documents with the same text (`Hit.copies`).
+    copies: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_hit(cls, marker: int, hit: Hit) -> Citation:
@@ -166,6 +173,7 @@ class Citation:
             url=hit.identifier("url"),
             page=hit.page,
             source=hit.source,
+            copies=[dict(c) for c in hit.copies],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,6 +191,7 @@ class Citation:
             "page": self.page,
             "source": self.source,
             "quote": self.quote,
+            **({"copies": [dict(c) for c in self.copies]} if self.copies else {}),
         }
 
 

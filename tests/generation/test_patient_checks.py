@@ -3,6 +3,7 @@ labels under $MEDKB_DATA_DIR), the class table's interactions, and "not checked"
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -129,3 +130,9 @@ def test_statements_that_nothing_was_found_are_not_warnings() -> None:
     label = DrugLabel("d", "dailymed:x", "X", names=("x",), sections={"Pregnancy": sub})
     (warning,) = check_drugs(["x"], PatientContext(pregnant=True), [label])
     assert warning.kind == "pregnancy" and warning.quote == "Use only if clearly needed in pregnancy."
+
+
+def test_label_sections_are_cited_by_their_names_not_their_codes(kb: KnowledgeBase) -> None:
+    sections = {r[0] for r in kb.storage.store._db.execute("SELECT DISTINCT section FROM chunks")}
+    assert "Contraindications" in sections and "Boxed Warning" in sections
+    assert not [s for s in sections if re.search(r"\d{4,5}-\d", s)]

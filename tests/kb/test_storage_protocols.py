@@ -11,7 +11,7 @@ import numpy as np
 from kb import KnowledgeBase
 from kb.core.protocols import ChunkSearch, DrugTable, IngestTarget
 from kb.core.settings import Settings
-from kb.core.types import Document
+from kb.core.types import Document, Section
 
 
 def test_storage_is_the_protocols_the_stages_use(tmp_path: Path) -> None:
@@ -50,3 +50,22 @@ def test_metadata_with_nan_or_infinity_is_stored_as_null(tmp_path: Path) -> None
         stored = kb.storage.store.documents.get_document(doc.id)
         assert stored is not None and stored.metadata == {"score": None, "nested": [None, 1.5]}
         assert kb.storage.store.integrity_problems() == []
+
+
+def test_a_heading_only_chunk_is_found_with_the_text_it_heads(tmp_path: Path) -> None:
+    """A chunk of heading lines alone ("4 CONTRAINDICATIONS" / "4.3 Pregnancy") comes back as a hit that runs on to
+    the end of the chunk after it in the same section, and that chunk is not given a second time."""
+    body = " ".join(f"word{i}" for i in range(196)) + "."
+    text = f"4 CONTRAINDICATIONS\n4.3 Pregnancy\n\n{body}\n\n5 WARNINGS\nUse with care."
+    cut = text.index("5 WARNINGS")
+    sections = [Section("Contraindications", 0, cut), Section("Warnings", cut, len(text))]
+    settings = Settings(embedder="hashing", cross_lingual_embedder="")
+    with KnowledgeBase.create(tmp_path / "kb", settings) as kb:
+        kb.ingest([Document(text, "label:1", "A label", sections)])
+        rows = kb.storage.store._db.execute("SELECT rowid, text FROM chunks ORDER BY rowid").fetchall()
+        assert rows[0][1] == "4 CONTRAINDICATIONS\n4.3 Pregnancy"  # the chunker left the heading alone
+        first, second, warnings = (r[0] for r in rows)
+        hits = kb.storage.hits([first, second, warnings], [0.9, 0.8, 0.7])
+        assert [h.section for h in hits] == ["Contraindications", "Warnings"]
+        assert hits[0].text == text[: hits[0].end] and hits[0].text.endswith(body) and hits[0].start == 0
+        assert [h.rank for h in hits] == [1, 3]

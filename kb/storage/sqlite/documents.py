@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from kb.core.types import Document, Hit, Section
+
+_SENTENCE_MARK = re.compile(r"[.!?。！？]\s|[.!?。！？]$")
+
+
+def is_heading_only(text: str) -> bool:
+    """Whether a chunk is only heading lines ("4 CONTRAINDICATIONS" and "4.3 Pregnancy"): short, without a sentence."""
+    return len(text) <= 120 and not _SENTENCE_MARK.search(text) and all(len(line) <= 80 for line in text.splitlines())
 
 
 class Documents:
@@ -77,12 +86,14 @@ class Documents:
             f" FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.rowid IN ({marks})",
             [int(i) for i in ids],
         ).fetchall()
-        by_id = {r[0]: r for r in rows}
+        by_id = {r[0]: self._with_body(r) if is_heading_only(r[3]) else r for r in rows}
         out = []
+        shown: dict[str, list[tuple[int, int]]] = {}  # spans already given, by document
         for rank, (i, score) in enumerate(zip(ids, scores, strict=True), start=1):
             r = by_id.get(int(i))
-            if r is None:
-                continue
+            if r is None or any(s <= r[5] and r[6] <= e for s, e in shown.get(r[2], ())):
+                continue  # a chunk a heading's hit already holds
+            shown.setdefault(r[2], []).append((r[5], r[6]))
             out.append(
                 Hit(
                     chunk_id=r[1],
@@ -102,3 +113,16 @@ class Documents:
                 )
             )
         return out
+
+    def _with_body(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A heading-only chunk's hit row extended to the end of the chunk after it in the same section, so that the
+        heading comes with the text it heads; the row as it is when there is none."""
+        rowid, _, doc_id, _, section, start = row[:6]
+        following = self._db.execute(
+            "SELECT n.end, substr(d.text, ? + 1, n.end - ?) FROM chunks c JOIN chunks n ON n.doc_id = c.doc_id"
+            " AND n.ord = c.ord + 1 AND n.section = c.section JOIN documents d ON d.id = c.doc_id WHERE c.rowid = ?",
+            (start, start, rowid),
+        ).fetchone()
+        if following is None or following[0] <= row[6]:
+            return row
+        return (*row[:3], following[1], section, start, following[0], *row[7:])
