@@ -380,7 +380,12 @@ def drug_warnings(
     A drug the question names only as the patient's allergy ("penicillin" in "penicillin allergy: can I give X?") is
     not warned about unless the answer names it too."""
     if patient is None or not (
-        patient.allergies or patient.medications or patient.pregnant or patient.conditions or patient.age is not None
+        patient.allergies
+        or patient.medications
+        or patient.pregnant
+        or patient.breastfeeding
+        or patient.conditions
+        or patient.age is not None
     ):
         return []
     known = drugs.drug_names() if drugs else set()

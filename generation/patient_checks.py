@@ -33,6 +33,16 @@ PREGNANCY_SECTIONS = (
     "Warnings",
     "Precautions",
 )
+LACTATION_SECTIONS = (
+    "Contraindications",
+    "Boxed Warning",
+    "Lactation",
+    "Pregnancy or Breast Feeding",
+    "Use in Specific Populations",
+    "Warnings and Precautions",
+    "Warnings",
+    "Precautions",
+)
 CONDITION_SECTIONS = (
     "Contraindications",
     "Boxed Warning",
@@ -79,6 +89,12 @@ _OLDER = _words(r"\belderly\b|\bgeriatric|\bolder (adults?|patients|individuals|
 _YOUNGER = _words(
     r"\bpediatric|\bpaediatric|\bchildren\b|\bchild\b|\badolescents?\b|\binfants?\b|\bneonat|under (the age of )?1\d|"
     r"(younger|less) than 1\d( years)?"
+)
+_LACTATION = _words(r"breast-?feed|breastfed|breast feeding|nursing|lactat|human milk|哺乳")
+_LACTATION_CUE = _words(
+    r"contraindicat|should not|must not|do not (use|take)|not recommended|\bavoid|discontinue|advise .{0,40}not to|"
+    r"ask a (doctor|health professional)|serious adverse reactions|may be harmful|increases? (the )?risk|"
+    r"decision should be made|caution|stop (nursing|breast)"
 )
 #: Sentences about breastfed infants speak to the mother, not to a young patient.
 _NURSING = _words(r"breast-?feed|breastfed|nursing|lactat|human milk")
@@ -155,6 +171,9 @@ def fields_of(patient: PatientContext, language: Language = "en") -> list[_Field
     if patient.pregnant:
         name = message("field_pregnancy", language)
         out.append(_Field("pregnant", "pregnancy", name, PREGNANCY_SECTIONS, _PREGNANCY, _PREGNANCY_CUE, adult))
+    if patient.breastfeeding:
+        name = message("field_lactation", language)
+        out.append(_Field("breastfeeding", "lactation", name, LACTATION_SECTIONS, _LACTATION, _LACTATION_CUE))
     for condition in patient.conditions:
         topic = _condition_topic(condition)
         if topic is not None:

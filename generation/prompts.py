@@ -115,6 +115,7 @@ def patient_line(patient: PatientContext | None, language: Language = "en") -> s
         sex = {"female": "女性", "male": "男性", "other": "其他性别"}.get(patient.sex or "", "")
         head = "，".join(p for p in ((f"{patient.age}岁" if patient.age is not None else ""), sex) if p)
         pregnancy = {True: "妊娠", False: "未妊娠"}.get(patient.pregnant, "") if patient.pregnant is not None else ""
+        pregnancy += "，哺乳期" if patient.breastfeeding else ""
         fields = [("疾病", patient.conditions), ("用药", patient.medications), ("过敏", patient.allergies)]
         parts = [head, pregnancy] + [f"{name}：{'、'.join(values)}" for name, values in fields if values]
         parts += [f"备注：{patient.notes}"] if patient.notes else []
@@ -124,6 +125,7 @@ def patient_line(patient: PatientContext | None, language: Language = "en") -> s
     pregnancy = (
         {True: "pregnant", False: "not pregnant"}.get(patient.pregnant, "") if patient.pregnant is not None else ""
     )
+    pregnancy = ", ".join(p for p in (pregnancy, "breastfeeding" if patient.breastfeeding else "") if p)
     fields = [
         ("conditions", patient.conditions),
         ("medications", patient.medications),

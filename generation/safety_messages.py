@@ -64,6 +64,7 @@ _TEMPLATES: dict[str, dict[Language, str]] = {
         "zh": "未与{drug}说明书核对（知识库中没有）：患者的{field}仅与medkb药物类别表及其他药物的说明书核对。",
     },
     "field_pregnancy": {"en": "pregnancy", "zh": "妊娠"},
+    "field_lactation": {"en": "breastfeeding", "zh": "哺乳"},
     "field_older": {"en": "use in older patients", "zh": "老年患者用药"},
     "field_younger": {"en": "use in children", "zh": "儿童用药"},
     "field_allergies": {"en": "allergies", "zh": "过敏史"},

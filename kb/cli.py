@@ -166,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     patient.add_argument("--age", type=int, default=None, help="age in years")
     patient.add_argument("--sex", default=None, help="F, M or other")
     patient.add_argument("--pregnant", action="store_true", default=None, help="the patient is pregnant")
+    patient.add_argument("--breastfeeding", action="store_true", default=None, help="the patient is breastfeeding")
     patient.add_argument("--allergy", action="append", default=[], metavar="NAME", help="drug allergy, repeatable")
     patient.add_argument("--med", action="append", default=[], metavar="NAME", help="current medication, repeatable")
     patient.add_argument("--condition", action="append", default=[], metavar="NAME", help="condition, repeatable")
@@ -397,6 +398,7 @@ def patient_from_args(args: argparse.Namespace) -> PatientContext | None:
         age=args.age,
         sex=args.sex,
         pregnant=args.pregnant,
+        breastfeeding=args.breastfeeding,
         allergies=args.allergy,
         medications=args.med,
         conditions=args.condition,

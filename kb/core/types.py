@@ -18,7 +18,15 @@ TASKS: tuple[Task, ...] = ("diagnosis", "treatment", "drug", "general")
 Language = Literal["en", "zh"]
 #: What a drug warning is about (see `generation.safety`).
 WarningKind = Literal[
-    "allergy", "cross-reactivity", "interaction", "contraindication", "pregnancy", "condition", "age", "not checked"
+    "allergy",
+    "cross-reactivity",
+    "interaction",
+    "contraindication",
+    "pregnancy",
+    "lactation",
+    "condition",
+    "age",
+    "not checked",
 ]
 #: A `DrugWarning` of this kind says what could not be checked (no label, or no label section that speaks to it).
 NOT_CHECKED: WarningKind = "not checked"
@@ -296,14 +304,17 @@ class PatientContext:
     allergies: list[str] = field(default_factory=list)
     pregnant: bool | None = None
     notes: str = ""
+    breastfeeding: bool | None = None
 
     def __post_init__(self) -> None:
         if self.age is not None and (
             isinstance(self.age, bool) or not isinstance(self.age, int) or not 0 <= self.age <= 130
         ):
             raise MedkbError(f"patient age {self.age!r}: expected a whole number of years from 0 to 130")
-        if self.pregnant is not None and not isinstance(self.pregnant, bool):
-            raise MedkbError(f"patient pregnant={self.pregnant!r}: expected True, False or None")
+        for flag in ("pregnant", "breastfeeding"):
+            value = getattr(self, flag)
+            if value is not None and not isinstance(value, bool):
+                raise MedkbError(f"patient {flag}={value!r}: expected True, False or None")
         if self.sex is not None:
             sex = _SEXES.get(str(self.sex).strip().lower())
             if sex is None:
@@ -322,6 +333,7 @@ class PatientContext:
             self.age is None
             and self.sex is None
             and self.pregnant is None
+            and self.breastfeeding is None
             and not (self.conditions or self.medications or self.allergies or self.notes)
         )
 
@@ -331,6 +343,8 @@ class PatientContext:
         terms = [*self.conditions, *self.medications, *(f"{a} allergy" for a in self.allergies)]
         if self.pregnant:
             terms.append("pregnancy")
+        if self.breastfeeding:
+            terms.append("breastfeeding")
         return list(dict.fromkeys(terms))
 
 

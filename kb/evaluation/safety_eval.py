@@ -33,7 +33,7 @@ from kb.core.settings import Settings
 from kb.core.types import NOT_CHECKED, DrugWarning, PatientContext
 from kb.knowledge_base import KnowledgeBase
 
-KINDS = ("allergy", "interaction", "pregnancy", "condition", "age")
+KINDS = ("allergy", "interaction", "pregnancy", "lactation", "condition", "age")
 _CANONICAL = {"cross-reactivity": "allergy", "contraindication": "interaction"}
 #: The label folders under $MEDKB_DATA_DIR the scenarios are written over.
 LABEL_SETS = ("dailymed_spl", "fda_drug_labels/spl")

@@ -136,3 +136,11 @@ def test_label_sections_are_cited_by_their_names_not_their_codes(kb: KnowledgeBa
     sections = {r[0] for r in kb.storage.store._db.execute("SELECT DISTINCT section FROM chunks")}
     assert "Contraindications" in sections and "Boxed Warning" in sections
     assert not [s for s in sections if re.search(r"\d{4,5}-\d", s)]
+
+
+def test_breastfeeding_is_checked_against_the_nursing_sections(kb: KnowledgeBase) -> None:
+    (lipitor,) = [w for w in _check(kb, ["lipitor"], PatientContext(breastfeeding=True)) if w.kind == "lactation"]
+    assert lipitor.section == "Lactation" and lipitor.patient_item == "breastfeeding"
+    _cited(kb, lipitor)
+    (viagra,) = _check(kb, ["sildenafil"], PatientContext(breastfeeding=True))
+    assert viagra.kind == NOT_CHECKED and "speaks to breastfeeding" in viagra.message
