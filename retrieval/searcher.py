@@ -161,7 +161,7 @@ class Searcher:
         hits = self.storage.hits([i for i, _ in pool], [f for _, f in pool], "hybrid", extra)
         stored, vectors = self.storage.vectors_for([i for i, _ in pool])
         by_id = dict(zip(stored.tolist(), vectors, strict=True))
-        rowid = {hit.chunk_id: i for hit, (i, _) in zip(hits, pool, strict=False)}
+        rowid = {hit.chunk_id: pool[hit.rank - 1][0] for hit in hits}  # a hit's rank is its place in the pool
         hits = [hit for hit in hits if rowid.get(hit.chunk_id) in by_id]
         order = maximal_marginal_relevance(
             list(range(len(hits))),

@@ -253,7 +253,10 @@ class Storage:
         kind: str = "dense",
         extra: Mapping[str, Mapping[int, float]] | None = None,
     ) -> list[Hit]:
-        return self.store.documents.hits(ids, scores, kind, extra)
+        """The chunks with these row ids as evidence (`Documents.with_headed_text`): a heading-only chunk comes with
+        the text it heads. ``store.documents.hits`` gives one hit per id instead."""
+        documents = self.store.documents
+        return documents.with_headed_text(documents.hits(ids, scores, kind, extra))
 
     def vectors_for(self, ids: Sequence[int], *, cross_lingual: bool = False) -> tuple[np.ndarray, np.ndarray]:
         return (self.store.xvectors if cross_lingual else self.store.vectors).vectors_for(ids)

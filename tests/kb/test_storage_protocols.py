@@ -69,3 +69,5 @@ def test_a_heading_only_chunk_is_found_with_the_text_it_heads(tmp_path: Path) ->
         assert [h.section for h in hits] == ["Contraindications", "Warnings"]
         assert hits[0].text == text[: hits[0].end] and hits[0].text.endswith(body) and hits[0].start == 0
         assert [h.rank for h in hits] == [1, 3]
+        # The store's own lookup stays one hit per id (callers pair hits with vectors).
+        assert len(kb.storage.store.documents.hits([first, second, warnings], [0.9, 0.8, 0.7])) == 3

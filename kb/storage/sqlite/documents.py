@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
@@ -86,14 +86,12 @@ class Documents:
             f" FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.rowid IN ({marks})",
             [int(i) for i in ids],
         ).fetchall()
-        by_id = {r[0]: self._with_body(r) if is_heading_only(r[3]) else r for r in rows}
+        by_id = {r[0]: r for r in rows}
         out = []
-        shown: dict[str, list[tuple[int, int]]] = {}  # spans already given, by document
         for rank, (i, score) in enumerate(zip(ids, scores, strict=True), start=1):
             r = by_id.get(int(i))
-            if r is None or any(s <= r[5] and r[6] <= e for s, e in shown.get(r[2], ())):
-                continue  # a chunk a heading's hit already holds
-            shown.setdefault(r[2], []).append((r[5], r[6]))
+            if r is None:
+                continue
             out.append(
                 Hit(
                     chunk_id=r[1],
@@ -114,15 +112,27 @@ class Documents:
             )
         return out
 
-    def _with_body(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """A heading-only chunk's hit row extended to the end of the chunk after it in the same section, so that the
-        heading comes with the text it heads; the row as it is when there is none."""
-        rowid, _, doc_id, _, section, start = row[:6]
+    def with_headed_text(self, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` as evidence: a heading-only chunk ("4 CONTRAINDICATIONS" / "4.3 Pregnancy") runs on to the end of
+        the chunk after it in the same section, so that the heading comes with the text it heads, and a later hit
+        that such a hit now holds is left out (ranks are kept)."""
+        out: list[Hit] = []
+        shown: dict[str, list[tuple[int, int]]] = {}  # spans already given, by document
+        for hit in hits:
+            if is_heading_only(hit.text):
+                hit = self._with_body(hit)
+            if any(s <= hit.start and hit.end <= e for s, e in shown.get(hit.doc_id, ())):
+                continue
+            shown.setdefault(hit.doc_id, []).append((hit.start, hit.end))
+            out.append(hit)
+        return out
+
+    def _with_body(self, hit: Hit) -> Hit:
         following = self._db.execute(
             "SELECT n.end, substr(d.text, ? + 1, n.end - ?) FROM chunks c JOIN chunks n ON n.doc_id = c.doc_id"
-            " AND n.ord = c.ord + 1 AND n.section = c.section JOIN documents d ON d.id = c.doc_id WHERE c.rowid = ?",
-            (start, start, rowid),
+            " AND n.ord = c.ord + 1 AND n.section = c.section JOIN documents d ON d.id = c.doc_id WHERE c.id = ?",
+            (hit.start, hit.start, hit.chunk_id),
         ).fetchone()
-        if following is None or following[0] <= row[6]:
-            return row
-        return (*row[:3], following[1], section, start, following[0], *row[7:])
+        if following is None or following[0] <= hit.end:
+            return hit
+        return replace(hit, text=following[1], end=int(following[0]))
