@@ -1,5 +1,5 @@
-"""A drug checked against the patient's pregnancy, conditions and age, from the label sections that speak to each, and
-a "not checked" notice for every field that no label section could answer.
+"""A drug checked against the patient's pregnancy, breastfeeding, conditions and age, from the label sections that
+speak to each, and a "not checked" notice for every field that no label section could answer.
 
 Each field has its sections, searched in order (`kb.core.drugs` keeps them, subsections such as "8.1 Pregnancy" or an
 older label's bare "Pregnancy" included), and two word patterns: the topic (pregnancy; the condition's words; older
@@ -164,8 +164,8 @@ class _Field:
 
 
 def fields_of(patient: PatientContext, language: Language = "en") -> list[_Field]:
-    """The fields of ``patient`` the label sections can speak to: pregnancy (when pregnant), each condition, and an
-    age under 18 or of 65 and over."""
+    """The fields of ``patient`` the label sections can speak to: pregnancy and breastfeeding (when so), each
+    condition, and an age under 18 or of 65 and over."""
     out = []
     adult = _YOUNGER if patient.age is not None and patient.age >= CHILD_BELOW else None
     if patient.pregnant:
@@ -232,8 +232,12 @@ def _condition_topic(condition: str) -> re.Pattern[str] | None:
 
 
 def _speaks_to(label: DrugLabel, field: _Field) -> bool:
-    """Whether one of the field's sections is in the label and names the field's topic."""
-    return any((s := label.sections.get(name)) is not None and field.topic.search(s.text) for name in field.sections)
+    """Whether one of the field's sections is in the label and is about the field (its own section) or names its
+    topic."""
+    return any(
+        (s := label.sections.get(name)) is not None and (name == field.own_section or field.topic.search(s.text))
+        for name in field.sections
+    )
 
 
 def _warning(drug: str, label: DrugLabel, field: _Field, language: Language) -> DrugWarning | None:
