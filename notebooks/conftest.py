@@ -18,4 +18,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     needs = _NEEDS.get(item.path.name)
     data = Path(os.environ.get("MEDKB_DATA_DIR") or "MEDKB_DATA_DIR-not-set")
     if needs and not all((data / name).is_dir() for name in needs):
-        pytest.skip(f"{item.path.name} needs {', '.join(needs)} under $MEDKB_DATA_DIR (CI sets it)")
+        pytest.skip(
+            f"{item.path.name} needs {', '.join(needs)} under $MEDKB_DATA_DIR (CI sets it; the notebooks read only "
+            "that folder, which `medkb corpus fetch NAME` does not fill)"
+        )
