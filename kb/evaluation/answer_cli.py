@@ -19,7 +19,7 @@ from generation.backends import make_generator
 from generation.decide import YES_NO_MAYBE, Chooser
 from kb.core.model_registry import default_cache_dir
 from kb.core.settings import Settings
-from kb.evaluation import clinical, entailment_eval, qa
+from kb.evaluation import clinical, entailment_eval, qa, reference_answers
 from kb.evaluation.datasets import EvalError
 from retrieval.embedders import make_embedder
 
@@ -69,6 +69,15 @@ def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a setting for this run (repeatable), e.g. --set subject_match=false --set entailment=false",
     )
+    p.add_argument(
+        "--systems",
+        default="top-passage,default",
+        help="medicationqa-answers, liveqa: comma-separated, of top-passage, medkb-0.5b, medkb-1.5b and default (the "
+        "shipped generator); default: top-passage,default",
+    )
+    p.add_argument(
+        "--split", default="B", choices=("A", "B", "all"), help="medicationqa-answers, liveqa: which half (default B)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_qa)
     return p
@@ -115,6 +124,13 @@ def run_qa(args: argparse.Namespace) -> int:
             result |= qa.evaluate_answers(kb, items[: args.limit], judge, judge_threshold=args.judge_threshold)
         finally:
             kb.close()
+    elif name in reference_answers.DATASETS:
+        judge = _judge(args.judge)
+        counts = reference_answers.citation_counts(judge, args.judge_threshold) if judge else None
+        systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+        result = reference_answers.evaluate(
+            name, systems, settings, split=args.split, limit=args.limit, k=args.k, judge=counts
+        ) | {"judge": args.judge}
     elif name == "clinical":
         if args.k:
             settings.top_k = args.k

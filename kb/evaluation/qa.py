@@ -61,6 +61,8 @@ QA_DATASETS = (
     "support",
     "clinical",
     "entailment",
+    "medicationqa-answers",
+    "liveqa",
 )
 
 #: Passages given to the generator for a closed (yes/no) question.
