@@ -101,9 +101,10 @@ def convert_scifact(files: dict[str, Path], out: Path) -> dict[str, int]:
     dev = _jsonl(members["claims_dev.jsonl"], archive, "claims_dev.jsonl")
     for obj in dev:
         _fields(archive, "claims_dev.jsonl", obj, ("id", "claim", "cited_doc_ids"))
-    test = [
-        {"id": obj["id"], "claim": obj["claim"]} for obj in _jsonl(members["claims_test.jsonl"], archive, "claims_test")
-    ]
+    test = []
+    for obj in _jsonl(members["claims_test.jsonl"], archive, "claims_test.jsonl"):
+        _fields(archive, "claims_test.jsonl", obj, ("id", "claim"))
+        test.append({"id": obj["id"], "claim": obj["claim"]})
     _write_jsonl(out / "corpus.jsonl", corpus)
     _write_jsonl(out / "claims_dev.jsonl", dev)
     _write_jsonl(out / "claims_test_unlabeled.jsonl", test)

@@ -223,3 +223,23 @@ def test_medquad_archive_keeps_answered_pairs_and_groups_questions(
     first = "2_GARD_QA/0000001#1"
     assert dataset.queries[first] == "What is (are) Fabry disease ?"
     assert dataset.qrels[first] == {f"medquad:{first}": 1, "medquad:3_GHR_QA/0000002#1": 1}
+
+
+def test_a_record_without_its_fields_is_refused_naming_the_file(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    files = {
+        "data/corpus.jsonl": _jsonl([{"doc_id": 1, "title": "t", "abstract": ["s."]}]),
+        "data/claims_dev.jsonl": _jsonl([]),
+        "data/claims_test.jsonl": _jsonl([{"id": 3}]),
+    }
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = tmp_path / "data.tar.gz"
+    archive.write_bytes(buffer.getvalue())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(upstream, "SCIFACT_ABSTRACTS", 1)
+        with pytest.raises(CorpusError, match=r"data\.tar\.gz: claims_test\.jsonl: missing claim"):
+            upstream.convert_scifact({"data.tar.gz": archive}, tmp_path)
