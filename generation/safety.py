@@ -402,10 +402,9 @@ def check_drugs(
             found += not_checked_without_label(drug.given, patient, language)
         elif not any(name in label.sections for label in drug.labels for name in _INTERACTION_LISTS):
             warned = {w.patient_item for w in found}
+            label = drug.labels[0]
+            text = message("no_section", language, title=label.title, field=message("field_medications", language))
             for item in dict.fromkeys(item for item, _ in medicines if item not in warned):
-                title = drug.labels[0].title
-                text = message("no_section", language, title=title, field=message("field_medications", language))
-                label = drug.labels[0]
                 found.append(DrugWarning(drug.given, NOT_CHECKED, text, item, label.source, label.doc_id, label.title))
         for warning in found:
             key = (warning.drug, warning.patient_item, _GROUP.get(warning.kind, warning.kind))

@@ -126,7 +126,7 @@ def run_qa(args: argparse.Namespace) -> int:
             kb.close()
     elif name in reference_answers.DATASETS:
         judge = _judge(args.judge)
-        counts = reference_answers.citation_counts(judge, args.judge_threshold) if judge else None
+        counts = qa.citation_counts(judge, args.judge_threshold) if judge else None
         systems = [s.strip() for s in args.systems.split(",") if s.strip()]
         result = reference_answers.evaluate(
             name, systems, settings, split=args.split, limit=args.limit, k=args.k, judge=counts

@@ -340,6 +340,7 @@ def evaluate_answers(
     """``kb.ask`` each question; citation recall and precision of the answers by ``judge`` (support when it gives
     at least ``judge_threshold``: fit it with the ``support`` evaluation), the abstention rate and its reasons."""
     answers: list[Answer] = []
+    count = citation_counts(judge, judge_threshold)
     sentences = supported_sentences = citations = supporting_citations = 0
     started = time.perf_counter()
     for done, item in enumerate(items, start=1):
@@ -347,16 +348,11 @@ def evaluate_answers(
         answers.append(answer)
         if answer.abstained:
             continue
-        quotes = {c.marker: c.quote for c in answer.citations}
-        for sentence in answer.sentences:
-            if not any(ch.isalnum() for ch in sentence.text):
-                continue  # states nothing
-            cited = [quotes[n] for n in sentence.citations if n in quotes]  # none: counts as unsupported
-            votes = [judge(strip_markers(sentence.text), passage) >= judge_threshold for passage in cited]
-            sentences += 1
-            supported_sentences += any(votes)
-            citations += len(votes)
-            supporting_citations += sum(votes)
+        counted = count(answer)
+        sentences += counted[0]
+        supported_sentences += counted[1]
+        citations += counted[2]
+        supporting_citations += counted[3]
         log.info("%d/%d answered", done, len(items))
     seconds = (time.perf_counter() - started) / max(len(items), 1)
     abstained = sum(a.abstained for a in answers)
@@ -371,7 +367,7 @@ def evaluate_answers(
         "citation_recall": round_figure(supported_sentences / sentences) if sentences else None,
         "citation_precision": round_figure(supporting_citations / citations) if citations else None,
         "extractive_fallbacks": sum(any(_QUOTES in w for w in a.warnings) for a in answers),
-        "quoted_on_refusal": sum(_answer_kind(a) == "quoted_on_refusal" for a in answers),
+        "quoted_on_refusal": sum(answer_kind(a) == "quoted_on_refusal" for a in answers),
         "gold_passage_retrieved": round_figure(
             sum(any(h.source == i.gold for h in a.evidence) for a, i in zip(answers, items, strict=True))
             / max(len(answers), 1)
@@ -381,12 +377,35 @@ def evaluate_answers(
     }
 
 
+def citation_counts(judge: Judge, threshold: float) -> Callable[[Answer], tuple[int, int, int, int]]:
+    """Per answer: (sentences, sentences some citation supports, citations, supporting citations), a citation
+    supporting its sentence when ``judge`` gives it at least ``threshold``; a sentence without a citation counts as
+    unsupported, one without a letter or digit is not counted."""
+
+    def count(answer: Answer) -> tuple[int, int, int, int]:
+        quotes = {c.marker: c.quote for c in answer.citations}
+        sentences = supported = citations = supporting = 0
+        for sentence in answer.sentences:
+            if not any(ch.isalnum() for ch in sentence.text):
+                continue  # states nothing
+            cited = [quotes[n] for n in sentence.citations if n in quotes]
+            votes = [judge(strip_markers(sentence.text), passage) >= threshold for passage in cited]
+            sentences += 1
+            supported += any(votes)
+            citations += len(votes)
+            supporting += sum(votes)
+        return sentences, supported, citations, supporting
+
+    return count
+
+
 #: What every warning of an answer that quotes passages instead of generated text says (`generation.compose`,
 #: `generation.grounding`).
 _QUOTES = "quotes the best-matching"
 
 
-def _answer_kind(answer: Answer) -> str:
+def answer_kind(answer: Answer) -> str:
+    """``generated``, ``quoted_on_refusal`` or ``quoted_as_fallback``: how an answer that was given came about."""
     if any(f"{REFUSED};" in w for w in answer.warnings):
         return "quoted_on_refusal"
     if any(_QUOTES in w for w in answer.warnings):
@@ -402,7 +421,7 @@ def _citing_own_answer(answers: Sequence[Answer], items: Sequence[ClosedItem]) -
     for answer, item in zip(answers, items, strict=True):
         if not answer.abstained:
             cites = any(c.source == item.gold for c in answer.citations)
-            kinds.setdefault(_answer_kind(answer), []).append(cites)
+            kinds.setdefault(answer_kind(answer), []).append(cites)
     return {kind: {"answers": len(v), "share": round_figure(sum(v) / len(v))} for kind, v in sorted(kinds.items())}
 
 

@@ -42,6 +42,7 @@ from kb.core.model_registry import default_cache_dir
 from kb.core.settings import Settings
 from kb.core.types import Answer
 from kb.evaluation.datasets import EvalError, load_dataset
+from kb.evaluation.qa import answer_kind, cache_dir, medicationqa_documents, medicationqa_kb
 from kb.evaluation.splits import half
 from kb.evaluation.systems import default_kb_dir, open_kb
 from kb.knowledge_base import KnowledgeBase
@@ -79,8 +80,6 @@ class Reply:
 
 def medicationqa_items(root: Path | None = None) -> list[ReferenceItem]:
     """MedicationQA's questions, each with its own answer as the reference."""
-    from kb.evaluation.qa import medicationqa_documents
-
     documents, questions = medicationqa_documents(root)
     text = {d.source: d.text for d in documents}
     return [ReferenceItem(q.qid, q.question, text[q.gold]) for q in questions]
@@ -109,8 +108,6 @@ def reference_kb(name: str, settings: Settings) -> KnowledgeBase:
     """The knowledge base the data set's questions are answered from (built once, then opened with ``settings``):
     MedicationQA's answers (shared with ``--dataset medicationqa``), or MedQuAD's passages (shared with ``medkb eval
     retrieval --dataset medquad``)."""
-    from kb.evaluation.qa import cache_dir, medicationqa_kb
-
     if name == "medicationqa-answers":
         return medicationqa_kb(cache_dir("medicationqa", settings), settings)[0]
     directory = default_kb_dir(default_cache_dir(), "medquad", settings.embedder, None, None)
@@ -139,14 +136,12 @@ def top_passage(kb: KnowledgeBase, question: str, k: int) -> Reply:
 
 
 def medkb_answer(kb: KnowledgeBase, question: str) -> Reply:
-    from kb.evaluation.qa import _answer_kind
-
     started = time.perf_counter()
     answer = kb.ask(question)
     seconds = time.perf_counter() - started
     if answer.abstained:
         return Reply("", "abstained", seconds, answer)
-    kind = "generated" if _answer_kind(answer) == "generated" else "quoted"
+    kind = "generated" if answer_kind(answer) == "generated" else "quoted"
     return Reply(strip_markers(answer.text), kind, seconds, answer)
 
 
@@ -213,28 +208,6 @@ def _mean(values: Sequence[float]) -> dict[str, float | None]:
         return {"value": None, "se": None}
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
     return {"value": round(statistics.fmean(values), 4), "se": round(se, 4)}
-
-
-def citation_counts(judge: Callable[[str, str], float], threshold: float) -> Callable[[Answer], tuple[int, ...]]:
-    """Per answer: (sentences, sentences some citation supports, citations, supporting citations) by ``judge``'s
-    probability of support (as ``--dataset medicationqa`` counts them)."""
-
-    def count(answer: Answer) -> tuple[int, ...]:
-        quotes = {c.marker: c.quote for c in answer.citations}
-        sentences = supported = citations = supporting = 0
-        for sentence in answer.sentences:
-            if not any(ch.isalnum() for ch in sentence.text):
-                continue
-            votes = [
-                judge(strip_markers(sentence.text), quotes[n]) >= threshold for n in sentence.citations if n in quotes
-            ]
-            sentences += 1
-            supported += any(votes)
-            citations += len(votes)
-            supporting += sum(votes)
-        return sentences, supported, citations, supporting
-
-    return count
 
 
 # -- the run ---------------------------------------------------------------------------------------------------------

@@ -47,12 +47,17 @@ def _scifact_release() -> bytes:
         },
         {"id": 9, "claim": "Statins cure colds.", "evidence": {}, "cited_doc_ids": [2, 3]},
     ]
-    files = {
-        "data/corpus.jsonl": _jsonl(corpus),
-        "data/claims_dev.jsonl": _jsonl(dev),
-        "data/claims_train.jsonl": _jsonl([]),
-        "data/claims_test.jsonl": _jsonl([{"id": 11, "claim": "Unlabelled claim.", "cited_doc_ids": [3]}]),
-    }
+    return _tar_gz(
+        {
+            "data/corpus.jsonl": _jsonl(corpus),
+            "data/claims_dev.jsonl": _jsonl(dev),
+            "data/claims_train.jsonl": _jsonl([]),
+            "data/claims_test.jsonl": _jsonl([{"id": 11, "claim": "Unlabelled claim.", "cited_doc_ids": [3]}]),
+        }
+    )
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, data in files.items():
@@ -226,19 +231,16 @@ def test_medquad_archive_keeps_answered_pairs_and_groups_questions(
 
 
 def test_a_record_without_its_fields_is_refused_naming_the_file(tmp_path: Path) -> None:
-    buffer = io.BytesIO()
-    files = {
-        "data/corpus.jsonl": _jsonl([{"doc_id": 1, "title": "t", "abstract": ["s."]}]),
-        "data/claims_dev.jsonl": _jsonl([]),
-        "data/claims_test.jsonl": _jsonl([{"id": 3}]),
-    }
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     archive = tmp_path / "data.tar.gz"
-    archive.write_bytes(buffer.getvalue())
+    archive.write_bytes(
+        _tar_gz(
+            {
+                "data/corpus.jsonl": _jsonl([{"doc_id": 1, "title": "t", "abstract": ["s."]}]),
+                "data/claims_dev.jsonl": _jsonl([]),
+                "data/claims_test.jsonl": _jsonl([{"id": 3}]),
+            }
+        )
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(upstream, "SCIFACT_ABSTRACTS", 1)
         with pytest.raises(CorpusError, match=r"data\.tar\.gz: claims_test\.jsonl: missing claim"):
