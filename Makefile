@@ -35,6 +35,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e .
+	@echo "building llama.cpp (llama-cpp-python, about 13 minutes) for the default 1.5B model ..."
+	$(BIN)/python -m pip install -q -e '.[llama]' || echo "llama.cpp did not build: medkb answers with the 0.5B model on transformers"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

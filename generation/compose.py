@@ -36,10 +36,18 @@ from generation.base import Generator, StreamingGenerator, accepts_max_time
 from generation.budget import Budget
 from generation.decide import Chooser
 from generation.entailment import SUPPORT_YES, supports
-from generation.grounding import content_words, extract_answer, ground, split_sentences, without_refusals
+from generation.grounding import (
+    content_words,
+    extract_answer,
+    ground,
+    split_sentences,
+    without_lead_ins,
+    without_refusals,
+)
 from generation.injection import echoes, is_instruction, strip_delimiters, without_instructions
 from generation.prompts import build_messages, instructions
 from generation.safety import check_drugs, find_drugs, lookup_names
+from generation.selection import select_sentences
 from generation.subject import on_subject, other_kinds
 from generation.tasks import asks_for_number, classify_task, question_language, states_number
 from generation.verify import (
@@ -84,6 +92,14 @@ class Checking:
     entailment: Chooser | None = None
 
 
+@dataclass(frozen=True)
+class _Style:
+    """How the answer is written: the prompt's style and what a quotation spans."""
+
+    answer: str = "passages"
+    quote_span: str = "sentences"
+
+
 @dataclass
 class _Draft:
     """One answer text after grounding and verification: its supported sentences and what was lost."""
@@ -112,6 +128,8 @@ def compose_answer(
     on_text: Callable[[str], None] | None = None,
     k: int | None = None,
     budget_s: float | None = None,
+    style: str = "passages",
+    quote_span: str = "sentences",
 ) -> Answer:
     """Answer ``question`` from ``hits`` (best first) with verified citations, or abstain saying why (see the
     module docstring). With ``checking.subject``, only the hits about the question's subject are used, the first
@@ -121,7 +139,9 @@ def compose_answer(
     default, never), the best-matching passage sentences are quoted instead of abstaining.
     ``on_text`` receives the first draft piece by piece while a `StreamingGenerator` writes it
     (unverified: the returned answer is what verification kept). ``budget_s`` bounds the whole answer's wall-clock
-    time (`generation.budget`); ``max_tokens`` bounds each generation.
+    time (`generation.budget`); ``max_tokens`` bounds each generation. ``style`` is the answer style
+    (`generation.prompts.STYLES`; ``selected`` shows the model the passages cut by `generation.selection`), and
+    ``quote_span`` what a quotation spans (`generation.grounding.QUOTE_SPANS`).
 
     Example::
 
@@ -150,7 +170,19 @@ def compose_answer(
     else:
         quote = quote_score < 1.0 and best_score >= quote_score
         answer = _compose(
-            question, hits, generator, task, language, patient, checking, timings, max_tokens, on_text, quote, budget
+            question,
+            hits,
+            generator,
+            task,
+            language,
+            patient,
+            checking,
+            timings,
+            max_tokens,
+            on_text,
+            quote,
+            budget,
+            _Style(style, quote_span),
         )
         if checking.subject and not answer.abstained and asks_for_number(question):
             stated = " ".join(strip_markers(s) for s in split_sentences(answer.text))
@@ -178,12 +210,18 @@ def _compose(
     on_text: Callable[[str], None] | None = None,
     quote_on_refusal: bool = False,
     budget: Budget | None = None,
+    style: _Style | None = None,
 ) -> Answer:
     budget = budget or Budget()
+    style = style or _Style()
+    ranker = (checking.cross_embedder if language == "zh" else checking.embedder) or checking.embedder
+    shown = select_sentences(question, hits, ranker) if style.answer == "selected" and ranker else hits
 
     def generate(strict: bool) -> str:
         started = time.perf_counter()
-        messages = build_messages(question, hits, task, language=language, patient=patient, strict=strict)
+        messages = build_messages(
+            question, shown, task, language=language, patient=patient, strict=strict, style=style.answer
+        )
         left = budget.left()
 
         def limit(method: str) -> dict[str, float]:
@@ -212,8 +250,7 @@ def _compose(
         return draft
 
     def quotation() -> _Draft:
-        ranker = checking.cross_embedder if language == "zh" else checking.embedder
-        return check(extract_answer(question, evidence, embedder=ranker or checking.embedder), generated=False)
+        return check(extract_answer(question, evidence, embedder=ranker, span=style.quote_span), generated=False)
 
     if not budget.allows():
         budget.skip("generation")
@@ -285,9 +322,10 @@ def _answer(
 
 
 def _normalise(raw: str) -> str:
-    """Generated text with full-width markers (【2】, ［2］) written as ``[2]``, copied delimiters removed, and a last
-    sentence cut off by the token limit (no end punctuation, no marker) left out."""
-    text = strip_delimiters(_FULL_WIDTH_MARKER.sub(r"[\1]", raw)).strip()
+    """Generated text with full-width markers (【2】, ［2］) written as ``[2]``, copied delimiters removed, openings
+    about the source ("The passage states that") removed, and a last sentence cut off by the token limit (no end
+    punctuation, no marker) left out."""
+    text = without_lead_ins(strip_delimiters(_FULL_WIDTH_MARKER.sub(r"[\1]", raw)).strip())
     sentences = split_sentences(text)
     if len(sentences) > 1 and not _FINISHED.search(sentences[-1]):
         text = text[: text.rindex(sentences[-1])].rstrip()

@@ -15,9 +15,14 @@ import re
 from dataclasses import dataclass, field
 
 from kb.core.protocols import Embedder
+from kb.core.settings import QUOTE_SPANS  # what a quotation spans: the best sentences, or a paragraph
 from kb.core.types import Hit
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+#: The most sentences a ``paragraph`` quotation holds.
+PARAGRAPH_SENTENCES = 5
 _LEADING_MARKERS = re.compile(r"^((?:\[\d+(?:\s*[,;\u2013-]\s*\d+)*\]\s*)+)")
 _MARKER = re.compile(r"\[(\d+)")
 _WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*|[\u4e00-\u9fff]", re.I)
@@ -52,6 +57,27 @@ def without_refusals(text: str) -> str:
     what it could); empty when nothing else is said."""
     kept = [s for s in split_sentences(text) if not is_refusal(s)]
     return " ".join(kept) if any(content_words(re.sub(r"\[[\d,\s-]+\]", "", s)) for s in kept) else ""
+
+
+#: How a small model opens a sentence about its sources instead of stating the fact: "The passage states that",
+#: "According to passage [2],", "Passage 1 mentions that".
+_LEAD_IN = re.compile(
+    r"^(?:(?:according to|as (?:stated|described|noted) in) (?:the )?(?:passages?|sources?|text)(?: \[?\d+\]?)?,?\s+"
+    r"|(?:the )?(?:passages?|sources?|text)(?: \[?\d+\]?)? (?:states?|says?|notes?|mentions?|indicates?|explains?"
+    r"|suggests?|reports?)(?: that)?,?\s+)",
+    re.I,
+)
+
+
+def without_lead_ins(text: str) -> str:
+    """``text`` with each sentence's opening about its source ("The passage states that ...", "According to the
+    passages, ...") removed and the rest capitalised: the citation marker already says where a fact comes from."""
+    sentences = split_sentences(text)
+    out = []
+    for sentence in sentences:
+        rest = _LEAD_IN.sub("", sentence, count=1)
+        out.append(rest[:1].upper() + rest[1:] if rest != sentence and rest else sentence)
+    return " ".join(out) if out != sentences else text
 
 
 def content_words(text: str) -> set[str]:
@@ -103,12 +129,22 @@ def ground(raw: str, hits: list[Hit], question: str, *, min_support: float = 0.6
     return Grounded(extracted, warnings, extractive=True)
 
 
-def extract_answer(question: str, hits: list[Hit], *, sentences: int = 3, embedder: Embedder | None = None) -> str:
+def extract_answer(
+    question: str,
+    hits: list[Hit],
+    *,
+    sentences: int = 3,
+    embedder: Embedder | None = None,
+    span: str = "sentences",
+) -> str:
     """The sentences that best match ``question`` in those of the first three passages that hold the most of its
     words (title included: "How is type 2 diabetes diagnosed?" quotes the passages on diagnosis, not those on
     treatment), cited; empty when none shares a word with it. With an ``embedder`` they are ranked by cosine to the
     question, and one more than 0.15 under the best is left out; without one, by the number of words they share
-    with it."""
+    with it. ``span="paragraph"`` quotes instead the run of the best sentence's paragraph around it, up to
+    `PARAGRAPH_SENTENCES` sentences: the criteria a passage lists one per sentence come together."""
+    if span not in QUOTE_SPANS:
+        raise ValueError(f"quote span {span!r}: expected one of {', '.join(QUOTE_SPANS)}")
     asked = content_words(question)
     coverage = [len(asked & content_words(f"{hit.title} {hit.text}")) for hit in hits[:3]]
     candidates = []
@@ -129,11 +165,29 @@ def extract_answer(question: str, hits: list[Hit], *, sentences: int = 3, embedd
             if cosine >= top - 0.15
         ]
     best = sorted(candidates, key=lambda c: (-c[0], c[1], c[2]))[:sentences]
+    if span == "paragraph" and best:
+        return _paragraph_around(hits[best[0][1] - 1].text, best[0][3], best[0][1])
     best.sort(key=lambda c: (c[1], c[2]))
     cited: dict[str, list[int]] = {}  # the same sentence in several passages is quoted once, citing each
     for _, number, _, sentence in best:
         cited.setdefault(sentence, []).append(number)
     return " ".join(_cite(sentence, *numbers) for sentence, numbers in cited.items())
+
+
+def _paragraph_around(text: str, sentence: str, number: int) -> str:
+    """Up to `PARAGRAPH_SENTENCES` sentences of the paragraph of ``text`` that holds ``sentence``, from the one
+    before it on, each cited to passage ``number``."""
+    found = text.find(sentence)
+    if found < 0:
+        return _cite(sentence, number)
+    end = found + len(sentence)  # a sentence after a heading starts in the heading's paragraph: go by its end
+    starts = [0, *(m.end() for m in _PARAGRAPH_BREAK.finditer(text))]
+    paragraph_start = max(start for start in starts if start < end)
+    paragraph = _PARAGRAPH_BREAK.split(text[paragraph_start:], maxsplit=1)[0]
+    run = split_sentences(paragraph)
+    at = next((i for i, s in enumerate(run) if s in sentence or sentence in s), 0)
+    first = max(0, min(at - 1, len(run) - PARAGRAPH_SENTENCES))
+    return " ".join(_cite(s, number) for s in run[first : first + PARAGRAPH_SENTENCES])
 
 
 def _cite(sentence: str, *numbers: int) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from generation.base import Messages
 from generation.injection import CLOSE, OPEN, one_line, quote
 from generation.tasks import classify_task as classify_task  # re-exported: the task decides the prompt
+from kb.core.settings import ANSWER_STYLES
 from kb.core.types import Hit, Language, PatientContext, Task
 
 #: What the model is told to say when the passages do not answer; `generation.grounding.is_refusal` recognises it.
@@ -75,6 +76,37 @@ STRUCTURE: dict[Language, dict[Task, str]] = {
     },
 }
 
+#: How the answer is composed (``Settings.answer_style``): ``passages``, the task's structure over whole passages;
+#: ``facts``, one short fact per passage that answers, each ending with its marker; ``selected``, the passages cut
+#: to their sentences closest to the question (`generation.selection`) and joined into an answer.
+STYLES = ANSWER_STYLES
+
+#: The instruction of each style other than ``passages``, which uses the task's `STRUCTURE`.
+STYLE_STRUCTURE: dict[Language, dict[str, str]] = {
+    "en": {
+        "facts": (
+            "For each passage that answers the question, write one short sentence stating its fact in the "
+            "passage's own words, ending with the passage number in square brackets. Skip passages that do not "
+            "answer the question. Use at most four sentences."
+        ),
+        "selected": (
+            "Each passage holds only its sentences closest to the question. Join the ones that answer it into a "
+            "short answer, in a sensible order, keeping their wording, with each passage's number after the "
+            "sentences taken from it. Use at most four sentences."
+        ),
+    },
+    "zh": {
+        "facts": (
+            "对每条能回答问题的资料，用资料原话写一句简短的事实，句末用方括号标注资料编号。"
+            "跳过不能回答问题的资料。不超过四句。"
+        ),
+        "selected": (
+            "每条资料只保留了与问题最相关的句子。把能回答问题的句子按合理顺序连成简短的回答，保留原文措辞，"
+            "并在取自某条资料的句子后标注其编号。不超过四句。"
+        ),
+    },
+}
+
 #: Added for the one regeneration after verification removed a sentence.
 STRICTER: dict[Language, str] = {
     "en": (
@@ -90,10 +122,14 @@ _LABELS: dict[Language, dict[str, str]] = {
 }
 
 
-def system_prompt(task: Task, language: Language = "en", *, strict: bool = False) -> str:
-    """The system prompt for ``task`` in ``language``; ``strict`` adds the instruction of the one regeneration."""
+def system_prompt(task: Task, language: Language = "en", *, strict: bool = False, style: str = "passages") -> str:
+    """The system prompt for ``task`` in ``language`` and answer ``style`` (`STYLES`); ``strict`` adds the
+    instruction of the one regeneration."""
+    if style not in STYLES:
+        raise ValueError(f"answer style {style!r}: expected one of {', '.join(STYLES)}")
     rules = _RULES[language].format(example=EXAMPLE[language], refusal=REFUSAL[language])
-    parts = [rules, STRUCTURE[language][task]] + ([STRICTER[language]] if strict else [])
+    structure = STRUCTURE[language][task] if style == "passages" else STYLE_STRUCTURE[language][style]
+    parts = [rules, structure] + ([STRICTER[language]] if strict else [])
     return ("" if language == "zh" else " ").join(parts)
 
 
@@ -103,7 +139,7 @@ def instructions() -> list[str]:
     out: list[str] = []
     for language, rules in _RULES.items():
         out += rules.replace("{example}", "\n").replace("{refusal}", "\n").split("\n")
-        out += list(STRUCTURE[language].values()) + [STRICTER[language]]
+        out += list(STRUCTURE[language].values()) + list(STYLE_STRUCTURE[language].values()) + [STRICTER[language]]
     return [text for text in out if text.strip()]
 
 
@@ -153,15 +189,16 @@ def build_messages(
     language: Language = "en",
     patient: PatientContext | None = None,
     strict: bool = False,
+    style: str = "passages",
 ) -> Messages:
-    """The chat for one answer: the task's system prompt, then the quoted passages, the patient line and the
-    question."""
+    """The chat for one answer: the system prompt of the task and answer ``style``, then the quoted passages, the
+    patient line and the question."""
     labels = _LABELS[language]
     user = [labels["passages"], format_passages(hits)]
     if line := patient_line(patient, language):
         user.append(line)
     user.append(f"{labels['question']}{'' if language == 'zh' else ' '}{question.strip()}")
     return [
-        {"role": "system", "content": system_prompt(task, language, strict=strict)},
+        {"role": "system", "content": system_prompt(task, language, strict=strict, style=style)},
         {"role": "user", "content": "\n\n".join(user)},
     ]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from generation.backends import make_generator
+from generation.backends import make_generator, resolve_backend
 from generation.base import Generator
 from generation.compose import Checking, compose_answer
 from generation.decide import Chooser, Decision, decide
@@ -382,12 +382,13 @@ class KnowledgeBase:
         if self._translator is None or (self._translator_model and self._translator_model != model):
             from kb.core.model_registry import default_cache_dir
 
-            same = self.settings.generator == "local" and model == self.settings.generator_model
+            runtime, answering = resolve_backend(self.settings.generator, self.settings.generator_model)
+            same = runtime in ("local", "llama") and model == answering
             generator = (
                 self.generator
                 if same
                 else make_generator(
-                    "local", model=model, cache_dir=default_cache_dir(), threads=self.settings.generator_threads or None
+                    "auto", model=model, cache_dir=default_cache_dir(), threads=self.settings.generator_threads or None
                 )
             )
             self._translator, self._translator_model = GeneratorTranslator(generator), model
@@ -496,6 +497,8 @@ class KnowledgeBase:
             on_text=on_text,
             k=k,
             budget_s=self.settings.answer_budget_s,
+            style=self.settings.answer_style,
+            quote_span=self.settings.quote_span,
         )
         if searched_as != question:
             answer.warnings.insert(0, f"the question was searched in English as: {searched_as!r}")

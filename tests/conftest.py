@@ -48,6 +48,7 @@ def no_real_models_in_the_fast_run(monkeypatch: pytest.MonkeyPatch) -> None:
     test's own model directory still loads, and resolving names (the registry's own tests) is left alone."""
     if os.environ.get("MEDKB_TEST_FAST") != "1":
         return
+    from generation.llama import LlamaCppGenerator
     from generation.local import TransformersGenerator
     from retrieval import usem_embedder
     from retrieval.embedders import SentenceTransformerEmbedder
@@ -66,6 +67,11 @@ def no_real_models_in_the_fast_run(monkeypatch: pytest.MonkeyPatch) -> None:
     guarded(OnnxEmbedder, lambda embedder: str(embedder._model))
     guarded(SentenceTransformerEmbedder, lambda embedder: str(embedder.name))
     guarded(TransformersGenerator, lambda generator: str(generator.name))
+    # a GGUF file a test names (its folder exists) may load; a registered name may not
+    guarded(
+        LlamaCppGenerator,
+        lambda generator: str(Path(generator.name).parent) if generator.name.endswith(".gguf") else generator.name,
+    )
 
     def no_usem(threads: int) -> object:
         raise RealModelInFastRun("the fast run loads no bundled model ('usem-multilingual-v3'); mark this test e2e")

@@ -14,9 +14,11 @@ Example::
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 from functools import cache
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,17 @@ def _jieba() -> object:
 
 @cache
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    """scikit-learn's English stop-word list, read from its module alone: importing it the usual way runs
+    scikit-learn's package import (scipy, pandas), about 1.5 s of the first search (``benchmarks/startup.py``)."""
+    found = importlib.util.find_spec("sklearn")
+    if found is not None and found.submodule_search_locations:
+        path = Path(next(iter(found.submodule_search_locations))) / "feature_extraction" / "_stop_words.py"
+        spec = importlib.util.spec_from_file_location("_medkb_sklearn_stop_words", path)
+        if path.is_file() and spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return frozenset(module.ENGLISH_STOP_WORDS)
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # a layout without that file
 
     return frozenset(ENGLISH_STOP_WORDS)
 

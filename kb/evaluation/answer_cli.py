@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from generation.backends import make_generator
+from generation.backends import make_generator, resolve_backend
 from generation.decide import YES_NO_MAYBE, Chooser
 from kb.core.model_registry import default_cache_dir
 from kb.core.settings import Settings
@@ -90,7 +90,8 @@ def run_qa(args: argparse.Namespace) -> int:
     if args.generator_model:
         settings.generator_model = args.generator_model
     name = args.dataset
-    result: dict[str, Any] = {"dataset": name, "generator": settings.generator_model}
+    runtime, model = resolve_backend(settings.generator, settings.generator_model)
+    result: dict[str, Any] = {"dataset": name, "generator": model, "runtime": runtime}
     if name in ("pubmedqa", "bioasq-yesno"):
         items = qa.pubmedqa_items() if name == "pubmedqa" else qa.bioasq_yesno_items()
         options = YES_NO_MAYBE if name == "pubmedqa" else ("yes", "no")
@@ -143,7 +144,7 @@ def run_qa(args: argparse.Namespace) -> int:
     elif name == "entailment":
         generator = _generator(settings)
         if not isinstance(generator, Chooser):
-            raise EvalError(f"generator {settings.generator_model}: expected a local model that gives probabilities")
+            raise EvalError(f"generator {model}: expected a local model that gives probabilities")
         embedder = make_embedder(settings.embedder, backend=settings.embedder_backend)
         result |= entailment_eval.evaluate(generator, embedder, scifact_limit=args.limit)
         if not args.json:
@@ -192,7 +193,7 @@ def _generator(settings: Settings) -> Any:
 def _judge(model: str) -> qa.Judge | None:
     if model == "none":
         return None
-    generator = make_generator("local", model=model, cache_dir=default_cache_dir())
+    generator = make_generator("auto", model=model, cache_dir=default_cache_dir())
     if not isinstance(generator, Chooser):
         raise EvalError(f"--judge {model}: expected a local model that gives option probabilities")
     return qa.model_judge(generator)

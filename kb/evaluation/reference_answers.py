@@ -6,8 +6,9 @@ Each system answers every question of the chosen half (B, the reporting half, by
 - ``top-passage``: no generator; the best retrieved passage's sentences that are closest to the question (by the
   embedder), in passage order, up to `TOP_SENTENCES`; it abstains when the best passage's evidence score is under
   ``Settings.min_score``, as medkb does;
-- ``medkb-0.5b`` and ``medkb-1.5b``: ``kb.ask`` with that generator and the shipped settings; ``default`` names
-  whichever the shipped settings use.
+- ``medkb-0.5b`` and ``medkb-1.5b``: ``kb.ask`` with that model and the given settings, on the runtime they name
+  (``generator``: ``auto``, the default, is llama.cpp where it is installed; ``--set generator=local`` for
+  transformers); ``default`` names whichever model the shipped settings resolve to.
 
 Every answer is scored against the question's reference answer by ROUGE-L (F-measure, the ``rouge-score`` package,
 stemmed) and by the cosine of the knowledge base's embedder between answer and reference; an abstention scores 0 on
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 from lxml import etree
 
+from generation.backends import resolve_backend
 from generation.grounding import split_sentences
 from generation.verify import strip_markers
 from kb.core.data_dir import data_set_dir
@@ -226,7 +228,8 @@ def evaluate(
     """Every system of ``systems`` on the ``split`` half of data set ``name``, side by side."""
     if name not in DATASETS:
         raise EvalError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
-    default = next((s for s, model in GENERATORS.items() if model == settings.generator_model), None)
+    runtime, shipped = resolve_backend(settings.generator, settings.generator_model)
+    default = next((s for s, model in GENERATORS.items() if model == shipped), None)
     chosen = [default or "default" if s == "default" else s for s in systems]
     if unknown := [s for s in chosen if s not in SYSTEMS]:
         raise EvalError(f"unknown system(s) {', '.join(unknown)}; expected some of {', '.join(SYSTEMS)} or default")
@@ -234,7 +237,7 @@ def evaluate(
         raise EvalError(f"split {split!r}: expected A, B or all")
     items = medicationqa_items() if name == "medicationqa-answers" else liveqa_items()
     items = [i for i in items if split == "all" or half(i.id) == split][:limit]
-    out: dict[str, Any] = {"dataset": name, "split": split, "default": default, "systems": {}}
+    out: dict[str, Any] = {"dataset": name, "split": split, "default": default, "runtime": runtime, "systems": {}}
     for system in dict.fromkeys(chosen):
         own = replace(settings, generator_model=GENERATORS.get(system, settings.generator_model))
         kb = reference_kb(name, own)

@@ -12,14 +12,18 @@ import pytest
 
 from generation.backends import make_generator
 from generation.base import EchoGenerator
+from generation.decide import Chooser
 from generation.translate import GeneratorTranslator
 from kb.core.protocols import Generator, QuestionTranslator, StreamingGenerator
 
 GENERATORS: dict[str, Callable[[], Generator]] = {
     "echo": EchoGenerator,
     "qwen2.5-coder-0.5b-instruct": lambda: make_generator("local", model="qwen2.5-coder-0.5b-instruct", threads=2),
+    "llama.cpp qwen2.5-coder-0.5b-instruct": lambda: make_generator(
+        "llama", model="qwen2.5-coder-0.5b-instruct", threads=2
+    ),
 }
-REAL = {"qwen2.5-coder-0.5b-instruct"}
+REAL = {"qwen2.5-coder-0.5b-instruct", "llama.cpp qwen2.5-coder-0.5b-instruct"}
 CHAT = [
     {"role": "system", "content": "Answer from the passages, citing [n]."},
     {
@@ -55,6 +59,24 @@ def test_a_stream_joins_into_a_reply(generator: Generator) -> None:
     pieces = list(generator.stream(CHAT, max_tokens=24, temperature=0.0))
     assert pieces and all(isinstance(piece, str) for piece in pieces)
     assert "".join(pieces).strip() == generator.generate(CHAT, max_tokens=24, temperature=0.0).strip()
+
+
+def test_a_chooser_gives_a_distribution_over_the_options(generator: Generator) -> None:
+    if not isinstance(generator, Chooser):
+        pytest.skip(f"{generator.name} gives no option probabilities")
+
+    def asked(statement: str) -> list[dict[str, str]]:
+        passage = CHAT[1]["content"].split("\n\nQuestion:")[0]
+        return [{"role": "user", "content": f"{passage}\n\nDoes passage [1] say that {statement}? Answer yes or no."}]
+
+    probabilities = generator.choose(asked("metformin is contraindicated when eGFR is below 30"), ["yes", "no"])
+    assert set(probabilities) == {"yes", "no"} and abs(sum(probabilities.values()) - 1) < 1e-6
+    false = generator.choose(asked("metformin is safe in severe kidney disease"), ["yes", "no"])
+    assert probabilities["yes"] > false["yes"]
+    again = generator.choose(asked("metformin is contraindicated when eGFR is below 30"), ["yes", "no"])
+    assert again == pytest.approx(probabilities)  # the same pass again
+    with pytest.raises(ValueError, match="different tokens"):
+        generator.choose(asked("x"), ["yes", "Yes"])
 
 
 def test_a_translator_over_it_keeps_its_contract(generator: Generator) -> None:

@@ -1,4 +1,5 @@
-"""End to end with the real bundled models: all-MiniLM-L6-v2 and the Qwen2.5-Coder 0.5B generator.
+"""End to end with the real bundled models: all-MiniLM-L6-v2 and the Qwen2.5-Coder 0.5B generator on transformers
+(the runtime that needs no compiler; tests/e2e/test_default_generator.py runs the default, llama.cpp).
 
 The knowledge base is built once per session from a few sample documents; the generator loads once.
 """
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from generation.verify import SUPPORT_THRESHOLD
 from kb import KnowledgeBase, PatientContext
-from kb.core.types import Answer
+from kb.core.settings import Settings
+from tests.e2e.verified import assert_verified
 
 pytestmark = pytest.mark.e2e
 
@@ -35,9 +36,12 @@ FILES = [
 ]
 
 
+TRANSFORMERS_05B = Settings(generator="local", generator_model="qwen2.5-coder-0.5b-instruct")
+
+
 @pytest.fixture(scope="module")
 def real_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KnowledgeBase]:
-    kb = KnowledgeBase.create(tmp_path_factory.mktemp("e2e") / "kb")
+    kb = KnowledgeBase.create(tmp_path_factory.mktemp("e2e") / "kb", TRANSFORMERS_05B)
     report = kb.ingest([SAMPLE / name for name in FILES])
     assert (report.added, report.failed) == (len(FILES), 0)
     yield kb
@@ -57,26 +61,11 @@ def test_filtered_search_keeps_k(real_kb: KnowledgeBase) -> None:
     assert len(hits) == 4 and all(h.metadata["language"] == "zh" for h in hits)
 
 
-def _assert_verified(kb: KnowledgeBase, answer: Answer) -> None:
-    """Every sentence cited and supported; every marker a citation that resolves to the stored words."""
-    assert not answer.abstained, answer.reason
-    markers = {int(m) for m in re.findall(r"\[(\d+)\]", answer.text)}
-    assert markers and markers == {c.marker for c in answer.citations}
-    assert answer.sentences and {n for s in answer.sentences for n in s.citations} == markers
-    for sentence in answer.sentences:
-        assert sentence.citations and sentence.support >= SUPPORT_THRESHOLD, sentence
-    given = {h.chunk_id for h in answer.evidence}
-    for citation in answer.citations:
-        assert citation.chunk_id in given
-        doc = kb.storage.store.documents.get_document(citation.doc_id)
-        assert doc is not None and doc.text[citation.start : citation.end] == citation.quote
-
-
 def test_ask_gives_a_cited_answer(real_kb: KnowledgeBase) -> None:
     pieces: list[str] = []
     answer = real_kb.ask("What are the contraindications of metformin?", on_text=pieces.append)
     assert answer.task == "drug" and answer.language == "en"
-    _assert_verified(real_kb, answer)
+    assert_verified(real_kb, answer)
     assert answer.timings["generate_s"] > 0 and answer.timings["verify_s"] > 0
     # the draft streamed piece by piece; every kept sentence's words were in it
     draft = "".join(pieces)
@@ -92,7 +81,7 @@ def test_a_diagnosis_question_is_not_answered_from_the_treatment_passage(real_kb
     answer = real_kb.ask("How is type 2 diabetes diagnosed?")
     assert answer.task == "diagnosis"
     assert not answer.abstained, answer.reason  # the sample corpus holds the diagnosis passage
-    _assert_verified(real_kb, answer)
+    assert_verified(real_kb, answer)
     assert all("diagnos" in c.quote.lower() for c in answer.citations), answer.text
 
 
@@ -109,7 +98,7 @@ def test_a_chinese_question_is_answered_in_chinese(real_kb: KnowledgeBase) -> No
     answer = real_kb.ask("二甲双胍的禁忌症是什么？")
     assert (answer.task, answer.language) == ("drug", "zh")
     assert not answer.abstained, answer.reason  # the metformin label's contraindications are in the sample corpus
-    _assert_verified(real_kb, answer)
+    assert_verified(real_kb, answer)
 
 
 def test_a_chinese_question_translated_by_the_real_generator_finds_the_english_evidence(real_kb: KnowledgeBase) -> None:
@@ -132,7 +121,7 @@ def test_a_penicillin_allergy_raises_a_drug_warning(real_kb: KnowledgeBase) -> N
     warning = next(w for w in answer.drug_warnings if w.drug == "amoxicillin")
     assert (warning.kind, warning.patient_item) == ("allergy", "penicillin") and warning.reference
     assert not answer.abstained, answer.reason
-    _assert_verified(real_kb, answer)
+    assert_verified(real_kb, answer)
     zh = real_kb.ask("青霉素过敏的患者能用阿莫西林吗？", patient=PatientContext(allergies=["青霉素"]))
     assert any(w.drug == "阿莫西林" and "青霉素类" in w.message for w in zh.drug_warnings)
 

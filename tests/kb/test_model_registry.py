@@ -89,7 +89,22 @@ def test_parts_are_concatenated_in_order(tmp_path: Path, fake_parts: list[Path])
     path = registry.assemble_gguf(FAKE, cache_dir=tmp_path / "cache")
     assert path == tmp_path / "cache" / "gguf" / "fake-gguf.gguf"
     assert path.read_bytes() == b"GGUF-abcdef"
-    assert [p.name for p in path.parent.iterdir()] == ["fake-gguf.gguf"]  # no temp file left behind
+    # no temp file left behind; the record of the check beside it
+    assert sorted(p.name for p in path.parent.iterdir()) == ["fake-gguf.gguf", "fake-gguf.gguf.verified"]
+
+
+def test_a_verified_gguf_is_not_hashed_again_until_it_changes(
+    tmp_path: Path, fake_parts: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = registry.assemble_gguf(FAKE, cache_dir=tmp_path)
+    hashed: list[Path] = []
+    real = registry.file_sha256
+    monkeypatch.setattr(registry, "file_sha256", lambda p: hashed.append(p) or real(p))
+    assert registry.assemble_gguf(FAKE, cache_dir=tmp_path) == path and hashed == []
+    path.write_bytes(b"GGUF-abcdeX")  # same size, new modification time
+    with pytest.raises(ModelIntegrityError):
+        registry.assemble_gguf(FAKE, cache_dir=tmp_path)
+    assert hashed == [path] and not path.exists()
 
 
 def test_sha256_mismatch_raises_and_removes_the_file(tmp_path: Path, fake_parts: list[Path]) -> None:
