@@ -3,7 +3,9 @@
 1. With ``Checking.subject``, only the passages about the question's subject are kept (`generation.subject`); none
    left, or no passage reaching the evidence threshold: abstain without generating. (With it, too, a question that
    asks for a number is not answered by text that states none: step 6 abstains instead.)
-2. Generate with the task's prompt in the question's language (`generation.prompts`), the patient on one line. A
+2. Generate with the task's prompt in the question's language (`generation.prompts`; the answer style decides
+   whether the model reads whole passages or only their sentences closest to the question, `generation.selection`),
+   the patient on one line. Openings about the source ("The passage states that") are removed. A
    sentence saying the passages do not answer is dropped; a draft that says nothing else is an abstention, unless
    the best passage's evidence score reaches ``quote_score``: then the answer quotes, as in step 5.
 3. `grounding.ground` cites the uncited sentences that a passage plainly holds and drops the others;

@@ -152,8 +152,18 @@ def _parser() -> argparse.ArgumentParser:
     p = with_kb(sub.add_parser("ask", help="a cited answer from the knowledge base"))
     p.add_argument("question")
     with_filters(p)
-    p.add_argument("--generator", default=None, help="local (default), openai:URL, or echo")
-    p.add_argument("--model", default=None, help="generator model (registry name, directory, or served model name)")
+    p.add_argument(
+        "--generator",
+        default=None,
+        help="auto (default: llama.cpp where medkb[llama] is installed, else transformers), local (transformers), "
+        "llama, openai:URL, or echo",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="generator model (registry name, directory or .gguf file, or served model name; default: the 1.5B model "
+        "on llama.cpp, the 0.5B model on transformers)",
+    )
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--task", choices=TASKS, default=None, help="answer structure (default: read from the question)")
     p.add_argument(

@@ -106,8 +106,8 @@ class Settings:
     min_score: float = 0.3
     quote_score: float = 0.64
     max_answer_tokens: int = 200
-    answer_style: str = "passages"
-    quote_span: str = "sentences"
+    answer_style: str = "selected"
+    quote_span: str = "paragraph"
     generator_threads: int = 0
     subject_match: bool = True
     subject_candidates: int = 15

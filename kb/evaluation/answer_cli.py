@@ -42,7 +42,8 @@ def add_qa_parser(eval_subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--generator-model",
         default=None,
-        help="the local generator (default: settings, qwen2.5-coder-0.5b-instruct)",
+        help="the local generator (default: the settings' own: the 1.5B model on llama.cpp where medkb[llama] is "
+        "installed, else the 0.5B model on transformers)",
     )
     p.add_argument(
         "--judge",
