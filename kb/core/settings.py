@@ -107,7 +107,7 @@ class Settings:
     quote_score: float = 0.64
     max_answer_tokens: int = 200
     answer_style: str = "selected"
-    quote_span: str = "paragraph"
+    quote_span: str = "sentences"
     generator_threads: int = 0
     subject_match: bool = True
     subject_candidates: int = 15
