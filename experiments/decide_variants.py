@@ -50,7 +50,8 @@ from typing import Any
 import numpy as np
 
 from generation.decide import YES_NO_MAYBE, decision_messages, fit_bias
-from generation.local import TransformersGenerator, first_tokens, option_probabilities
+from generation.local import TransformersGenerator
+from generation.options import first_tokens, option_probabilities
 from kb.core.data_dir import data_dir
 from kb.core.model_registry import DEFAULT_GENERATOR
 from kb.core.offline import use_offline_environment
@@ -101,7 +102,9 @@ class Reader:
         self.model, self.tokenizer = self.generator._load()
         count = int(self.model.config.num_hidden_layers)
         self.layers = sorted({count // 2, (3 * count) // 4, count})
-        self.tokens = {o: first_tokens(self.tokenizer, o) for o in options}
+        self.tokens = {
+            o: first_tokens(lambda t: self.tokenizer.encode(t, add_special_tokens=False), o) for o in options
+        }
 
     def read(
         self, prompt: str | list[dict[str, str]] | Rationale, *, hidden: bool = False
@@ -116,7 +119,7 @@ class Reader:
             inputs = self.generator._prompt(prompt)
         with torch.inference_mode():
             output = self.model(**inputs, output_hidden_states=hidden)
-        probabilities = option_probabilities(output.logits[0, -1], self.tokens)
+        probabilities = option_probabilities(output.logits[0, -1].float().numpy(), self.tokens)
         states = [output.hidden_states[layer][0, -1].float().numpy() for layer in self.layers] if hidden else None
         return probabilities, states
 

@@ -19,12 +19,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from generation.options import option_probabilities, option_tokens
 from kb.core.errors import MedkbError
 from kb.core.model_registry import DEFAULT_GENERATOR, assemble_gguf, get_spec
 
@@ -101,10 +102,7 @@ class LlamaCppGenerator:
         """The probability of each option as the first word of the reply to ``messages``, renormalised over the
         options, from one pass over the prompt (no sampling); as ``TransformersGenerator.choose``."""
         llm = self._load()
-        variants = {option: self._first_tokens(option) for option in options}
-        firsts = [token for tokens in variants.values() for token in tokens]
-        if len(firsts) != len(set(firsts)):
-            raise ValueError(f"options {list(options)!r}: expected options that start with different tokens")
+        variants = option_tokens(options, lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False))
         tokens = self._prompt_tokens(messages)
         with self._lock:
             llm.reset()  # the whole prompt, every time: see the class docstring
@@ -122,11 +120,6 @@ class LlamaCppGenerator:
             raise MedkbError(f"{self.name}: the GGUF file has no chat template")
         text = Jinja2ChatFormatter(template, eos_token="", bos_token="")(messages=messages).prompt
         return list(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
-    def _first_tokens(self, option: str) -> set[int]:
-        """The ids of the first token of ``option`` as written, capitalised, and each after a space."""
-        forms = {option, option.capitalize(), " " + option, " " + option.capitalize()}
-        return {self._llm.tokenize(form.encode("utf-8"), add_bos=False)[0] for form in forms if form.strip()}
 
     def _load(self) -> Any:
         """Load the model once, from the registry's checked GGUF file (or the given path)."""
@@ -148,19 +141,3 @@ class LlamaCppGenerator:
             seconds = time.perf_counter() - started
             logger.info("loaded %s on llama.cpp (%d threads) in %.1f s", self.name, threads, seconds)
         return self._llm
-
-
-def option_probabilities(logits: np.ndarray, tokens: Mapping[str, Collection[int]]) -> dict[str, float]:
-    """Each option's probability from next-token ``logits`` (1-D): the summed probability of its ``tokens``,
-    renormalised over the options."""
-    logits = logits.astype(np.float64)
-    top = float(logits.max())
-    log_total = top + float(np.log(np.exp(logits - top).sum()))
-    scores = {}
-    for option, ids in tokens.items():
-        values = logits[list(ids)] - log_total
-        peak = float(values.max())
-        scores[option] = peak + float(np.log(np.exp(values - peak).sum()))
-    best = max(scores.values())
-    total = sum(np.exp(v - best) for v in scores.values())
-    return {option: float(np.exp(v - best) / total) for option, v in scores.items()}

@@ -10,13 +10,13 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from generation.options import option_probabilities, option_tokens
 from kb.core.model_registry import DEFAULT_GENERATOR, resolve_model
 
 logger = logging.getLogger(__name__)
@@ -113,13 +113,10 @@ class TransformersGenerator:
 
         inputs = self._prompt(messages)
         model, tokenizer = self._model, self._tokenizer
-        variants = {option: first_tokens(tokenizer, option) for option in options}
-        firsts = [token for tokens in variants.values() for token in tokens]
-        if len(firsts) != len(set(firsts)):
-            raise ValueError(f"options {list(options)!r}: expected options that start with different tokens")
+        variants = option_tokens(options, lambda text: tokenizer.encode(text, add_special_tokens=False))
         with torch.inference_mode():
             logits = model(**inputs).logits[0, -1]
-        return option_probabilities(logits, variants)
+        return option_probabilities(logits.float().numpy(), variants)
 
     def _prompt(self, messages: list[dict[str, str]]) -> Any:
         """``messages`` in the model's chat template, tokenised, ready for the assistant's reply (loads the model)."""
@@ -143,21 +140,3 @@ class TransformersGenerator:
             self._model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
             logger.info("loaded %s from %s in %.1f s", self.name, path, time.perf_counter() - started)
         return self._model, self._tokenizer
-
-
-def option_probabilities(logits: Any, tokens: Mapping[str, Collection[int]]) -> dict[str, float]:
-    """Each option's probability from next-token ``logits`` (a 1-D torch tensor): the summed probability of its
-    ``tokens``, renormalised over the options."""
-    import torch
-
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    scores = {option: torch.logsumexp(logprobs[list(ids)], dim=0).item() for option, ids in tokens.items()}
-    top = max(scores.values())
-    total = sum(math.exp(v - top) for v in scores.values())
-    return {option: math.exp(v - top) / total for option, v in scores.items()}
-
-
-def first_tokens(tokenizer: Any, option: str) -> set[int]:
-    """The ids of the first token of ``option`` as written, capitalised, and each after a space."""
-    forms = {option, option.capitalize(), " " + option, " " + option.capitalize()}
-    return {tokenizer.encode(form, add_special_tokens=False)[0] for form in forms if form.strip()}

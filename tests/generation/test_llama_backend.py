@@ -13,9 +13,9 @@ import torch
 
 from generation import backends
 from generation.backends import make_generator, resolve_backend
-from generation.llama import LlamaCppGenerator, option_probabilities
+from generation.llama import LlamaCppGenerator
 from generation.local import TransformersGenerator
-from generation.local import option_probabilities as torch_option_probabilities
+from generation.options import option_probabilities, option_tokens
 from kb.core.errors import MedkbError
 from kb.core.model_registry import DEFAULT_GENERATOR, LLAMA_DEFAULT_GENERATOR
 
@@ -77,12 +77,21 @@ def test_a_gguf_path_that_does_not_exist_is_named(tmp_path: Path) -> None:
         LlamaCppGenerator(str(missing)).generate(CHAT)
 
 
-def test_option_probabilities_agree_with_the_transformers_backend() -> None:
+def test_option_probabilities_are_the_softmax_mass_of_each_option_renormalised() -> None:
     logits = np.random.default_rng(0).normal(size=50).astype(np.float32)
     options = {"yes": [3, 7], "no": [11], "maybe": [20, 21, 22]}
     ours = option_probabilities(logits, options)
-    theirs = torch_option_probabilities(torch.from_numpy(logits), options)
+    logprobs = torch.log_softmax(torch.from_numpy(logits), dim=-1)
+    mass = {option: torch.logsumexp(logprobs[ids], dim=0).exp().item() for option, ids in options.items()}
+    theirs = {option: value / sum(mass.values()) for option, value in mass.items()}
     assert ours == pytest.approx(theirs, abs=1e-6) and sum(ours.values()) == pytest.approx(1.0)
+
+
+def test_options_that_start_with_the_same_token_are_refused() -> None:
+    encode = {"yes": [1], "Yes": [1], " yes": [2], " Yes": [2], "no": [3], "No": [4], " no": [5], " No": [6]}.get
+    assert option_tokens(["yes", "no"], encode) == {"yes": {1, 2}, "no": {3, 4, 5, 6}}
+    with pytest.raises(ValueError, match="different tokens"):
+        option_tokens(["yes", "Yes"], encode)
 
 
 @pytest.mark.e2e
