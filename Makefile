@@ -7,14 +7,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench browser clean
 
 demo: $(VENV)/.installed
 	$(BIN)/medkb ingest corpora/sample --kb $(KB)
 	$(BIN)/medkb ask "What are the contraindications of metformin?" --kb $(KB)
 	$(BIN)/medkb ask "How is type 2 diabetes diagnosed?" --kb $(KB)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	$(BIN)/python -m pytest
 
 # unit and contract tests on fakes: no bundled model, no notebooks (a test that loads one fails; mark it e2e)
@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[serve]'
 	@echo "building llama.cpp (llama-cpp-python, about 13 minutes) for the default 1.5B model ..."
 	$(BIN)/python -m pip install -q -e '.[llama]' || echo "llama.cpp did not build: medkb answers with the 0.5B model on transformers"
 	touch $@
@@ -42,6 +42,15 @@ $(VENV)/.installed: pyproject.toml
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
+
+# the page tests drive Debian's chromium through chromedriver (browsers cannot be downloaded by a test tool here);
+# without them, and without root to install them, those tests skip and say why
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium and chromium-driver for the page tests ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "no chromium: the page tests will skip (apt-get install chromium chromium-driver)"; fi
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[bench]'

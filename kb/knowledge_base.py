@@ -32,18 +32,19 @@ from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
 from ingest.readers import Reader, reader_named
 from kb.core.batch import Batch
-from kb.core.errors import KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
+from kb.core.errors import DocumentNotFound, KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
 from kb.core.filters import Filters
 from kb.core.lexical import is_chinese
 from kb.core.manifest import MANIFEST, Manifest
 from kb.core.protocols import Embedder, QuestionTranslator
 from kb.core.settings import RETRIEVAL_MODES, Settings
-from kb.core.types import TASKS, Answer, Hit, PatientContext, Task
+from kb.core.types import TASKS, Answer, Chunk, Document, Hit, PatientContext, Task
 from kb.storage import Storage
 from kb.storage.manifest_copy import REPAIR_HINT, holds_knowledge_base, record_manifest, verify_manifest
 from kb.storage.store import DB_NAME
 from retrieval.embedders import make_embedder
 from retrieval.expansion import expanded_query, merge_expanded
+from retrieval.followup import standalone_question
 from retrieval.rerank import CrossEncoderReranker
 from retrieval.rerank import rerank as rerank_hits
 from retrieval.searcher import Searcher
@@ -506,6 +507,17 @@ class KnowledgeBase:
         answer.timings["total_s"] = time.perf_counter() - started
         return answer
 
+    def standalone_question(self, question: str, history: Sequence[str]) -> str:
+        """A follow-up made standalone from the earlier questions of a conversation (``history``, oldest first), so
+        that it can be searched and answered alone (`retrieval.followup`); a question that needs no earlier turn
+        comes back unchanged.
+
+        Example::
+
+            kb.standalone_question("How is it treated?", ["What is gout?"])  # 'How is gout treated?'
+        """
+        return standalone_question(question, history)
+
     def decide(
         self,
         question: str,
@@ -525,6 +537,20 @@ class KnowledgeBase:
             decision.label, decision.probabilities, decision.evidence
         """
         return decide(question, self.search(question, k, filters), self.generator, options, bias=bias)
+
+    def document(self, doc_id: str) -> tuple[Document, list[Chunk]]:
+        """The stored document ``doc_id`` (as ``search`` and ``ask`` print it: ``hit.doc_id``, ``citation.doc_id``)
+        and its chunks in reading order, each with its character span in ``document.text``.
+
+        Example::
+
+            document, chunks = kb.document(answer.citations[0].doc_id)
+            document.text[chunks[0].start:chunks[0].end] == chunks[0].text
+        """
+        found = self.storage.store.documents.get_document(doc_id)
+        if found is None:
+            raise DocumentNotFound(f"document {doc_id!r}: no such document in {self.directory}")
+        return found, self.storage.store.documents.chunks_of(doc_id)
 
     # -- maintenance ---------------------------------------------------------------------------------------------
 

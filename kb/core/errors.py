@@ -37,3 +37,7 @@ class GenerationError(MedkbError):
 
 class InvalidFilter(MedkbError):
     """A search filter could not be understood."""
+
+
+class DocumentNotFound(MedkbError):
+    """No stored document has the id asked for."""

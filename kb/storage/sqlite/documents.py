@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from kb.core.types import Document, Hit, Section
+from kb.core.types import Chunk, Document, Hit, Section
 
 _SENTENCE_MARK = re.compile(r"[.!?。！？]\s|[.!?。！？]$")
 
@@ -37,6 +37,13 @@ class Documents:
             return None
         sections = [Section(**s) for s in json.loads(row[3])]
         return Document(text=row[0], source=row[1], title=row[2], sections=sections, metadata=json.loads(row[4]))
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """The stored chunks of one document, in reading order (``document.text[start:end] == chunk.text``)."""
+        rows = self._db.execute(
+            "SELECT text, start, end, section, page, token_count FROM chunks WHERE doc_id = ? ORDER BY ord", (doc_id,)
+        )
+        return [Chunk(doc_id, r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def versions_for_source(self, source: str) -> dict[str, int | None]:
         """{document id: version} of the stored documents with this ``source``."""
