@@ -156,3 +156,12 @@ def test_bad_input_gets_a_clear_json_error_and_no_traceback(
     error = response.json()["error"]
     assert says in error["message"] and error["type"]
     assert not [r for r in caplog.records if r.exc_info], "a bad request is not a bug: no traceback"
+
+
+def test_serve_refuses_a_missing_knowledge_base_and_a_public_address(tmp_path: Path, capsys: Any) -> None:
+    from kb.cli import main
+
+    assert main(["serve", "--kb", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such knowledge base directory" in capsys.readouterr().err
+    assert main(["serve", "--kb", str(tmp_path), "--host", "0.0.0.0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err

@@ -113,7 +113,8 @@ function renderAnswer(turn, question, medkb) {
   if (medkb.standalone_question) turn.querySelector(".searched").textContent = `${L.searched} ${medkb.standalone_question}`;
   if (medkb.drug_warnings.length) {
     turn.append(el("div", { class: "warnings" }, el("strong", {}, L.warnings),
-      el("ul", {}, ...medkb.drug_warnings.map((w) => el("li", {}, w.message)))));
+      el("ul", {}, ...medkb.drug_warnings.map((w) => el("li", { class: w.kind === "not checked" ? "not-checked" : "" },
+        w.message)))));
   }
   const answer = el("div", { class: "answer" + (medkb.abstained ? " abstained" : "") });
   if (medkb.sentences.length && !medkb.abstained) {
