@@ -51,6 +51,7 @@ from ingest.pipeline import (
     Transform,
     embed_chunks,
 )
+from ingest.progress import IngestProgress
 from ingest.readers import Deletion, Reader, ReadItem, RecordError, reader_for
 from kb.core.errors import MedkbError, ReaderError
 from kb.core.model_registry import file_sha256
@@ -298,7 +299,12 @@ class DaskIngestor(Ingestor):
         self._limit = 1
 
     def run(
-        self, items: Iterable[Item], on_item: Callable[[], None] | None = None, *, sync: bool = False
+        self,
+        items: Iterable[Item],
+        on_item: Callable[[], None] | None = None,
+        *,
+        sync: bool = False,
+        progress: IngestProgress | None = None,
     ) -> IngestReport:
         """`Ingestor.run` with the files prepared on the workers; connects to the scheduler for the run's length."""
         client = self._client = connect(self.scheduler, self.connect_timeout)
@@ -308,7 +314,7 @@ class DaskIngestor(Ingestor):
             log.info(
                 "ingesting through %s: %d worker thread(s), %d file(s) in flight", self.scheduler, threads, self._limit
             )
-            return super().run(items, on_item, sync=sync)
+            return super().run(items, on_item, sync=sync, progress=progress)
         finally:
             for sent in self._ahead:
                 if sent.future is not None:

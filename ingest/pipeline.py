@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.chunking import Chunker, oversize_reason
+from ingest.progress import IngestProgress
 from ingest.readers import (
     Deletion,
     Reader,
@@ -105,6 +106,8 @@ class IngestReport:
     added: int = 0
     replaced: int = 0
     unchanged: int = 0
+    #: Records with the same text as another record of this run (stored once).
+    duplicates: int = 0
     superseded: int = 0
     deleted: int = 0
     failed: int = 0
@@ -119,7 +122,8 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        extra = f", {self.superseded} superseded by a newer version" if self.superseded else ""
+        extra = f", {self.duplicates} duplicates of another record in this run" if self.duplicates else ""
+        extra += f", {self.superseded} superseded by a newer version" if self.superseded else ""
         extra += f", {self.deleted} deleted" if self.deleted else ""
         skipped = f", {len(self.skipped)} skipped (unsupported type)" if self.skipped else ""
         return (
@@ -200,18 +204,27 @@ class Ingestor:
         self.embedder = embedder
         self.chunker = chunker
         self.batch_size = batch_size
+        self._seen: set[str] = set()
+        self._progress: IngestProgress | None = None
         self.reader = reader
         self.transform = transform
 
     def run(
-        self, items: Iterable[Item], on_item: Callable[[], None] | None = None, *, sync: bool = False
+        self,
+        items: Iterable[Item],
+        on_item: Callable[[], None] | None = None,
+        *,
+        sync: bool = False,
+        progress: IngestProgress | None = None,
     ) -> IngestReport:
         """Ingest paths (files or directories, walked) and/or Document objects; ``on_item`` is called after each
-        file or document given. With ``sync``, documents read earlier from files under a given directory that no
-        longer exist are deleted."""
+        file or document given, and ``progress`` hears of each record and each item done. With ``sync``, documents
+        read earlier from files under a given directory that no longer exist are deleted."""
         started = time.perf_counter()
         self._report = report = IngestReport()
         self._pending = _Pending()
+        self._seen = set()  # ids of the documents this run has met, to tell a duplicate from a stored one
+        self._progress = progress
         self.storage.finish_interrupted_writes()
         try:
             for step in self._steps(items, sync):
@@ -231,6 +244,8 @@ class Ingestor:
                     self._ingest_file(step)
                 if on_item:
                     on_item()
+                if progress is not None:
+                    progress.item_done(str(step) if isinstance(step, Path) else None)
             self._commit()
             if self.transform is not None and report.chunks_removed:
                 # Documents replaced by de-identified ones: their raw terms must not linger in the lexical index.
@@ -303,6 +318,8 @@ class Ingestor:
         try:
             for record in self._read(path):
                 self._record(record, run)
+                if self._progress is not None:
+                    self._progress.record()
                 try:
                     self._maybe_commit()
                 except Exception as exc:
@@ -389,8 +406,12 @@ class Ingestor:
             return None
         doc_id = doc.id
         pending = self._pending
-        if doc_id in pending.docs or self.storage.has_document(doc_id):
-            self._report.unchanged += 1
+        if doc_id in self._seen or doc_id in pending.docs or self.storage.has_document(doc_id):
+            if doc_id in self._seen:
+                self._report.duplicates += 1
+            else:
+                self._report.unchanged += 1
+            self._seen.add(doc_id)
             if origin is not None and doc_id not in pending.docs:
                 pending.claimed.append((doc_id, origin))
             return doc_id
@@ -409,6 +430,7 @@ class Ingestor:
             self._report.replaced += 1
             self._delete(stored, replaced=True)
         pending.docs[doc_id] = (doc, chunks, origin)
+        self._seen.add(doc_id)
         if prepared is not None:
             pending.vectors[doc_id] = (prepared.vectors, prepared.xvectors)
         pending.n_chunks += len(chunks)

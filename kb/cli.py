@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("medkb: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`medkb facets | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug: its traceback, then the error status, never 1 ("some inputs failed")
         log.exception("unexpected error")
         print(f"medkb: error: {type(exc).__name__}: {exc} (a bug in medkb; the traceback is above)", file=sys.stderr)
@@ -88,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--source", help="only documents from this source (metadata value or path prefix)")
         p.add_argument("--since", help="published on or after YYYY[-MM[-DD]]")
         p.add_argument("--until", help="published on or before YYYY[-MM[-DD]]")
+        p.add_argument(
+            "--include-undated",
+            action="store_true",
+            help="with --since/--until, keep documents that have no publication date (left out by default)",
+        )
         p.add_argument(
             "--mode", choices=("dense", "lexical", "hybrid"), default=None, help="retrieval (default: settings)"
         )
@@ -141,7 +149,10 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="read, chunk and embed the files on this Dask scheduler's workers; this process writes (medkb[dask])",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress (a bar on a terminal, else a line every 30 s)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary; failures are still listed")
     p.set_defaults(func=_ingest)
 
     p = with_kb(sub.add_parser("search", help="retrieve passages"))
@@ -216,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     from kb.evaluation.conversations import add_conversations_parser
     from kb.evaluation.retrieval_cli import add_eval_parser
     from kb.evaluation.safety_cli import add_safety_parser
+    from kb.show_cli import add_show_parsers
     from kb.training.cli import add_train_parser
 
     add_corpus_parser(sub)
@@ -225,6 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     add_conversations_parser(eval_sub)
     add_train_parser(sub)
     _add_serve_parser(sub, with_kb)
+    add_show_parsers(sub, with_kb)
 
     p = sub.add_parser("models", help="list the models medkb can load offline")
     p.set_defaults(func=_models)
@@ -253,16 +266,26 @@ def _filters(args: argparse.Namespace) -> Filters:
     extra = [f"source={args.source}"] if args.source else []
     extra += [f"published_from={args.since}"] if args.since else []
     extra += [f"published_to={args.until}"] if args.until else []
+    extra += ["include_undated=true"] if getattr(args, "include_undated", False) else []
     return Filters.parse(args.filter + extra)
+
+
+def _say_undated(kb: Any, filters: Filters) -> None:
+    """One line on stderr when a date filter left out documents for having no date."""
+    if left_out := kb.undated_left_out(filters):
+        print(
+            f"note: the date filter left out {left_out:,} document(s) that have no publication date "
+            "(--include-undated keeps them)",
+            file=sys.stderr,
+        )
 
 
 def _ingest(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from tqdm import tqdm
-
     from ingest.readers import iter_files
     from kb.core.manifest import MANIFEST
+    from kb.ingest_progress import RecordProgress, estimate_records
     from kb.knowledge_base import KnowledgeBase
 
     paths: list[Path] = list(args.paths)
@@ -298,21 +321,25 @@ def _ingest(args: argparse.Namespace) -> int:
         kb = KnowledgeBase.create(args.kb, settings)
     if args.batch_size:
         kb.settings = replace(kb.settings, batch_size=args.batch_size)
-    total = 0
+    files: list[Path] = []
     for path in paths:
         try:
-            total += sum(1 for _ in iter_files([path]))
+            files += iter_files([path])
         except MedkbError:
-            total += 1  # reported as a failure by the ingest itself
-    with kb, tqdm(total=total, unit="file", disable=args.no_progress, file=sys.stderr) as bar:
-        report = kb.ingest(
-            paths,
-            on_item=lambda: bar.update(1),
-            sync=args.sync or bool(args.corpus),
-            deidentify=args.deidentify,
-            reader=reader,
-            dask_scheduler=args.dask_scheduler,
-        )
+            pass  # reported as a failure by the ingest itself
+    progress = RecordProgress(estimate_records(files), quiet=args.quiet or args.no_progress)
+    with kb:
+        try:
+            report = kb.ingest(
+                paths,
+                sync=args.sync or bool(args.corpus),
+                deidentify=args.deidentify,
+                reader=reader,
+                dask_scheduler=args.dask_scheduler,
+                progress=progress,
+            )
+        finally:
+            progress.close()
         stored = kb.storage.store.files.count_documents_from(str(p.resolve()) for p in paths) if args.corpus else 0
         lag = kb.storage.index.hnsw_lag()
     if lag is not None and lag > 0.1:
@@ -321,7 +348,8 @@ def _ingest(args: argparse.Namespace) -> int:
         print(f"skipped: {path} (no reader for this file type)", file=sys.stderr)
     for _source, reason in report.failures:
         print(f"failed: {reason}", file=sys.stderr)
-    print(report.summary())
+    if not args.quiet:
+        print(report.summary())
     if args.corpus and entry.records is not None:
         verdict = "as expected" if stored == entry.records else f"registry expects {entry.records:,}"
         print(f"corpus {entry.name}: {stored:,} documents stored ({verdict})")
@@ -334,23 +362,49 @@ def _search(args: argparse.Namespace) -> int:
     with _open(args) as kb:
         if args.translate:
             kb.settings = replace(kb.settings, translate_model=args.translate)
+        filters = _filters(args)
         hits = kb.search(
             args.query,
             k=10 if args.k is None else args.k,
-            filters=_filters(args),
+            filters=filters,
             mode=args.mode,
             mmr=args.mmr,
             rerank=args.rerank,
         )
+        _say_undated(kb, filters)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2))
         return 0
     if not hits:
         print("no matching passages")
+        return 0
+    print(textwrap.fill(SCORE_LEGEND, 100))
     for hit in hits:
-        print(f"{hit.rank:>2}. {hit.score:.3f}  {hit.title or hit.source}  [{_ids(hit)}]")
+        print(f"{hit.rank:>2}. {score_line(hit)}  {hit.title or hit.source}  [{_ids(hit)}]")
         print(textwrap.indent(textwrap.fill(hit.text[:400], 100), "    "))
     return 0
+
+
+#: What each score beside a hit means; printed once above the hits.
+SCORE_LEGEND = (
+    "scores: cosine = the embedder's similarity of query and passage (-1 to 1); bm25 = lexical match (0 up, "
+    "unbounded); fused = hybrid's order, each retriever's score divided by its best here, so the top hit is near 1 "
+    "whatever its match (an order, not a confidence); rerank = the trained reranker's blend"
+)
+
+
+def score_line(hit: Hit) -> str:
+    """The raw scores a hit carries (``cosine 0.612  bm25 8.31  fused 1.000``); ``-`` where a retriever did not
+    score it."""
+    names = {"dense": "cosine", "lexical": "bm25", "hybrid": "fused", "rerank": "rerank"}
+    parts = []
+    for key, label in names.items():
+        if key in hit.scores:
+            value = hit.scores[key]
+            parts.append(f"{label} {value:.2f}" if key == "lexical" else f"{label} {value:.3f}")
+        elif key == "lexical" and "hybrid" in hit.scores:
+            parts.append(f"{label} -")
+    return "  ".join(parts) or f"score {hit.score:.3f}"
 
 
 def _add_serve_parser(sub: Any, with_kb: Any) -> None:
@@ -421,16 +475,18 @@ def _ask(args: argparse.Namespace) -> int:
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
         stream = not args.json and (sys.stdout.isatty() if args.stream is None else args.stream)
         drafting = _DraftPrinter() if stream else None
+        filters = _filters(args)
         answer = kb.ask(
             args.question,
             k=args.k,
-            filters=_filters(args),
+            filters=filters,
             task=args.task,
             patient=patient_from_args(args),
             on_text=drafting,
         )
         if drafting is not None:
             drafting.close()
+        _say_undated(kb, filters)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -520,6 +576,7 @@ def render_answer(answer: Answer) -> str:
     for c in answer.citations:
         ids = ", ".join(f"{k.upper()} {v}" for k, v in (("pmid", c.pmid), ("doi", c.doi), ("url", c.url)) if v)
         where = f"{c.section or 'text'}, chars {c.start}-{c.end}" + (f", page {c.page}" if c.page else "")
+        where += f" (chunk {c.chunk_id[:SHORT_ID]})"
         lines.append(f"[{c.marker}] {c.title}" + (f" ({ids})" if ids else "") + f" - {where}")
         quote = c.quote if len(c.quote) <= 240 else c.quote[:237] + "..."
         lines.append(textwrap.indent(textwrap.fill(f'"{quote}"', 96), "    "))
@@ -533,7 +590,12 @@ def render_answer(answer: Answer) -> str:
 def _ids(hit: Hit) -> str:
     parts = [f"{k}:{hit.identifier(k)}" for k in ("pmid", "doi", "url") if hit.identifier(k)]
     parts.append(f"{hit.section or 'text'} {hit.start}-{hit.end}")
+    parts.append(f"chunk {hit.chunk_id[:SHORT_ID]}")
     return "; ".join(parts)
+
+
+#: How much of a chunk id ``search`` and ``ask`` print; ``medkb show`` takes it (a unique prefix).
+SHORT_ID = 12
 
 
 def _stats(args: argparse.Namespace) -> int:

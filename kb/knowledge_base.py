@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from generation.tasks import classify_task
 from generation.translate import GeneratorTranslator
 from ingest.chunking import Chunker
 from ingest.pipeline import Ingestor, IngestReport, Item, backfill_cross_lingual
+from ingest.progress import IngestProgress
 from ingest.readers import Reader, reader_named
 from kb.core.batch import Batch
 from kb.core.errors import DocumentNotFound, KnowledgeBaseExists, KnowledgeBaseNotFound, MedkbError, SettingsMismatch
@@ -58,6 +59,14 @@ MAX_ASK_K = 50
 MAX_QUERY_CHARS = 4000
 
 FilterSpec = Mapping[str, Any] | Filters | None
+
+
+@dataclass(frozen=True)
+class Located:
+    """What an id names (`KnowledgeBase.locate`): a document, and the passage when the id named one."""
+
+    doc_id: str
+    chunk: Chunk | None = None
 
 
 class KnowledgeBase:
@@ -229,6 +238,7 @@ class KnowledgeBase:
         deidentify: bool = False,
         reader: str | Reader | None = None,
         dask_scheduler: str | None = None,
+        progress: IngestProgress | None = None,
     ) -> IngestReport:
         """Ingest files, directories (walked) or :class:`~kb.core.types.Document` objects; returns what happened.
 
@@ -238,7 +248,8 @@ class KnowledgeBase:
         stored. ``reader`` (a name from ``ingest.readers.reader_names()`` or a reader object) reads every file.
         ``dask_scheduler`` (``tcp://HOST:PORT``) has the workers of that Dask scheduler read, chunk and embed the
         files (`ingest.distributed`; the ``dask`` extra), with the same result; this process still writes. The
-        workers make their encoders from the settings' names and need the files at the same paths.
+        workers make their encoders from the settings' names and need the files at the same paths. ``progress``
+        (`ingest.progress.IngestProgress`) hears of every record processed and every file done.
         """
         if isinstance(items, (str, Path)) or not isinstance(items, Iterable):
             items = [items]
@@ -278,7 +289,7 @@ class KnowledgeBase:
                 chunk_overlap=s.chunk_overlap,
                 **options,
             )
-        return ingestor.run(items, on_item=on_item, sync=sync)
+        return ingestor.run(items, on_item=on_item, sync=sync, progress=progress)
 
     def ingest_corpus(
         self,
@@ -551,6 +562,71 @@ class KnowledgeBase:
         if found is None:
             raise DocumentNotFound(f"document {doc_id!r}: no such document in {self.directory}")
         return found, self.storage.store.documents.chunks_of(doc_id)
+
+    def locate(self, identifier: str) -> Located:
+        """The document, or the passage, that ``identifier`` names: a document or chunk id as ``search``, ``ask``
+        and the service give them, whole or a unique prefix of at least 6 characters; a PMID (``pmid:12345`` or
+        the digits alone); a DOI; or a document's source key (``medquad:...``, ``pubmed:12345``). Raises
+        `DocumentNotFound` when nothing, or more than one thing, matches.
+
+        Example::
+
+            where = kb.locate(hit.chunk_id[:8])
+            where.doc_id, where.chunk.start, where.chunk.end
+        """
+        documents = self.storage.store.documents
+        wanted = identifier.strip()
+        if not wanted:
+            raise DocumentNotFound("an empty id: expected a document or chunk id, a PMID, a DOI or a source key")
+        if documents.has_document(wanted):
+            return Located(wanted, None)
+        if (chunk := documents.chunk(wanted)) is not None:
+            return Located(chunk.doc_id, chunk)
+        pmid = wanted.removeprefix("pmid:").removeprefix("PMID:").strip()
+        lookups = [("pmid", pmid)] if pmid.isdigit() else []
+        lookups += (
+            [("doi", wanted.removeprefix("doi:"))] if wanted.lower().removeprefix("doi:").startswith("10.") else []
+        )
+        lookups += [("source", wanted)]
+        for key, value in lookups:
+            found = documents.ids_with_value(key, value)
+            if len(found) == 1:
+                return Located(found[0], None)
+            if len(found) > 1:
+                raise DocumentNotFound(f"{identifier!r}: {key} of several documents ({', '.join(found)})")
+        if len(wanted) >= 6:
+            docs = documents.ids_starting(wanted)
+            chunks = documents.ids_starting(wanted, chunks=True)
+            if len(docs) + len(chunks) == 1:
+                return Located(docs[0], None) if docs else self.locate(chunks[0])
+            if docs or chunks:
+                raise DocumentNotFound(
+                    f"{identifier!r}: starts several ids ({', '.join(docs + chunks)}); give more of it"
+                )
+        short = " (a prefix needs at least 6 characters)" if len(wanted) < 6 else ""
+        raise DocumentNotFound(
+            f"{identifier!r}: no document or passage in {self.directory} has this id, PMID, DOI or source key{short}"
+        )
+
+    def undated_left_out(self, filters: FilterSpec) -> int:
+        """How many documents ``filters``' date bounds leave out for having no publication date (0 without date
+        bounds, or with ``include_undated``): say so beside the results, since such documents match nothing dated.
+        """
+        spec = Filters.from_mapping(filters)
+        if not spec.dated or spec.include_undated:
+            return 0
+        return self.storage.store.documents.count_undated(spec)
+
+    def facets(self, key: str | None = None, *, limit: int = 50) -> dict[str, int]:
+        """The metadata keys documents carry (with how many documents carry each), or, for ``key``, its values and
+        their document counts, most frequent first: the values ``filters`` match exactly.
+
+        Example::
+
+            kb.facets()            # {'source': 40, 'language': 40, 'published': 31, ...}
+            kb.facets("source")    # {'medquad': 15217, ...}
+        """
+        return self.storage.store.documents.facets(key, limit)
 
     # -- maintenance ---------------------------------------------------------------------------------------------
 

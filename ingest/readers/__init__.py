@@ -1,4 +1,5 @@
-"""Readers turn input files into `Document` objects, one reader per file extension.
+"""Readers turn input files into `Document` objects, one reader per file extension (a ``.txt`` file whose first line
+is ``PMID- 12345`` is a PubMed MEDLINE export, and is read as one).
 
 Example::
 
@@ -20,10 +21,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ingest.readers.base import Deletion, Reader, ReadItem, RecordError
+from ingest.readers.base import UTF8_BOM, Deletion, Reader, ReadItem, RecordError
 from ingest.readers.html import HtmlReader
 from ingest.readers.jsonl import JsonlReader
 from ingest.readers.markdown import MarkdownReader
@@ -50,9 +52,35 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: A PubMed export in the MEDLINE format saved as ``.txt`` opens (after any blank lines) with such a line.
+_MEDLINE_START = re.compile(rb"PMID- *[0-9]+")
+#: How much of a ``.txt`` file is looked at to tell a MEDLINE export from plain text.
+_SNIFF_BYTES = 4096
+
+
+class _TextOrMedline:
+    """``.txt``: a PubMed MEDLINE export (first non-blank line ``PMID- 12345``) goes to the ``medline`` reader,
+    any other text to the ``text`` reader."""
+
+    def read(self, path: Path) -> Iterator[ReadItem]:
+        yield from reader_named("medline" if _starts_like_medline(path) else "text").read(path)
+
+
+def _starts_like_medline(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False  # the text reader names the problem
+    for line in head.removeprefix(UTF8_BOM).splitlines():
+        if line.strip():
+            return _MEDLINE_START.match(line) is not None
+    return False
+
+
 # Built-ins given as dotted paths are imported on first use, so importing this package stays cheap.
 _READERS: dict[str, Reader | str] = {
-    ".txt": TextReader(),
+    ".txt": _TextOrMedline(),
     ".md": MarkdownReader(),
     ".markdown": MarkdownReader(),
     ".jsonl": JsonlReader(),
@@ -63,6 +91,8 @@ _READERS: dict[str, Reader | str] = {
     ".xml.gz": "ingest.readers.xml:XmlReader",
     ".nxml": "ingest.readers.xml:XmlReader",
     ".csv": "ingest.readers.csv:CsvReader",
+    ".nbib": "ingest.readers.medline:MedlineReader",
+    ".medline": "ingest.readers.medline:MedlineReader",
     ".zip": "ingest.readers.archive:ArchiveReader",
     ".tar.gz": "ingest.readers.archive:ArchiveReader",
     ".tgz": "ingest.readers.archive:ArchiveReader",
@@ -78,6 +108,7 @@ _NAMED: dict[str, Reader | str] = {
     "html": HtmlReader(),
     "xml": "ingest.readers.xml:XmlReader",
     "pubmed": "ingest.readers.pubmed:PubmedReader",
+    "medline": "ingest.readers.medline:MedlineReader",
     "jats": "ingest.readers.jats:JatsReader",
     "spl": "ingest.readers.spl:SplReader",
     "medquad-xml": "ingest.readers.medquad:MedquadXmlReader",

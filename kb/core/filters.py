@@ -22,14 +22,16 @@ class Filters:
     """Conditions a document must meet; all given conditions must hold.
 
     ``source`` matches the document's ``source`` metadata value exactly, or its origin path by prefix.
-    ``published_from`` / ``published_to`` are inclusive ``YYYY[-MM[-DD]]`` bounds. ``metadata`` holds exact
-    equality conditions on any other metadata key (compared as text).
+    ``published_from`` / ``published_to`` are inclusive ``YYYY[-MM[-DD]]`` bounds; a document without a
+    publication date fails them unless ``include_undated``. ``metadata`` holds exact equality conditions on any
+    other metadata key (compared as text).
     """
 
     source: str | None = None
     published_from: str | None = None
     published_to: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    include_undated: bool = False
 
     def __post_init__(self) -> None:
         for name in ("published_from", "published_to"):
@@ -55,13 +57,27 @@ class Filters:
             return data
         if not isinstance(data, Mapping):
             raise InvalidFilter(f"filters={data!r}: expected a mapping of key to value")
-        rest = {str(k): str(v) for k, v in data.items() if k not in ("source", "published_from", "published_to")}
+        known = ("source", "published_from", "published_to", "include_undated")
+        rest = {str(k): str(v) for k, v in data.items() if k not in known}
+        undated = data.get("include_undated", False)
+        if not isinstance(undated, bool) and str(undated).lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise InvalidFilter(f"include_undated={undated!r}: expected true or false")
         return cls(
             source=_opt_str(data.get("source")),
             published_from=_opt_str(data.get("published_from")),
             published_to=_opt_str(data.get("published_to")),
             metadata=rest,
+            include_undated=undated if isinstance(undated, bool) else str(undated).lower() in ("true", "1", "yes"),
         )
+
+    @property
+    def dated(self) -> bool:
+        """Whether a date bound is set (and so undated documents are left out, unless ``include_undated``)."""
+        return bool(self.published_from or self.published_to)
+
+    def without_dates(self) -> Filters:
+        """The same conditions without the date bounds."""
+        return Filters(source=self.source, metadata=dict(self.metadata))
 
     @classmethod
     def parse(cls, expressions: list[str]) -> Filters:
@@ -86,12 +102,16 @@ class Filters:
         if self.source:
             clauses.append(f"({_HAS_VALUE} OR (d.source >= ? AND d.source < ?))")
             params += ["source", self.source, self.source, self.source + _AFTER_PREFIX]
+        dates: list[str] = []
         if self.published_from:  # the first len(from) characters >= from, as strings
-            clauses.append("d.published >= ?")
+            dates.append("d.published >= ?")
             params.append(self.published_from)
         if self.published_to:  # the first len(to) characters <= to: below every string that extends ``to``
-            clauses.append("d.published < ?")
+            dates.append("d.published < ?")
             params.append(self.published_to + _AFTER_PREFIX)
+        if dates:
+            within = " AND ".join(dates)
+            clauses.append(f"(d.published IS NULL OR ({within}))" if self.include_undated else within)
         for key, value in self.metadata.items():
             clauses.append(_HAS_VALUE)
             params += [key, value]

@@ -130,6 +130,7 @@ class Hit:
             "doc_id": self.doc_id,
             "title": self.title,
             "score": round(self.score, 6),
+            "scores": {name: round(value, 6) for name, value in self.scores.items()},
             "section": self.section,
             "start": self.start,
             "end": self.end,

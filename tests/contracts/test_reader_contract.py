@@ -51,6 +51,7 @@ FIXTURES: dict[str, tuple[str, bytes]] = {
     "jats": ("article.nxml", _seed("jats")),
     "jsonl": ("records.jsonl", _seed("jsonl")),
     "markdown": ("note.md", _seed("markdown")),
+    "medline": ("export.nbib", b"PMID- 31000001\nTI  - Metformin in kidney disease.\nAB  - BACKGROUND: Rare.\n"),
     "medquad": ("corpus.jsonl", _seed("medquad-jsonl")),
     "medquad-xml": ("qa.xml", _seed("medquad-xml")),
     "pdf": ("guide.pdf", _seed("pdf")),

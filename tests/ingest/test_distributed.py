@@ -114,13 +114,14 @@ def test_dask_ingest_stores_what_a_local_run_stores(
         got = remote.ingest(inputs, dask_scheduler=scheduler)
         assert got.failed == expected.failed >= 5  # pdf, empty file, two bad lines, missing path
         assert got.failures == expected.failures
-        assert (got.added, got.unchanged, got.chunks, got.files_read) == (
+        assert (got.added, got.unchanged, got.duplicates, got.chunks, got.files_read) == (
             expected.added,
             expected.unchanged,
+            expected.duplicates,
             expected.chunks,
             expected.files_read,
         )
-        assert got.unchanged >= 1  # the copy of metformin.md
+        assert got.duplicates >= 1  # the copy of metformin.md
         assert remote.check() == []
         stored = _snapshot(tmp_path / "dask")
         _assert_same(_snapshot(tmp_path / "local"), stored)

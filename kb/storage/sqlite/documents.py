@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from kb.core.filters import Filters
 from kb.core.types import Chunk, Document, Hit, Section
 
 _SENTENCE_MARK = re.compile(r"[.!?。！？]\s|[.!?。！？]$")
@@ -44,6 +45,54 @@ class Documents:
             "SELECT text, start, end, section, page, token_count FROM chunks WHERE doc_id = ? ORDER BY ord", (doc_id,)
         )
         return [Chunk(doc_id, r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        """One stored chunk by its id."""
+        row = self._db.execute(
+            "SELECT doc_id, text, start, end, section, page, token_count FROM chunks WHERE id = ?", (chunk_id,)
+        ).fetchone()
+        return None if row is None else Chunk(*row)
+
+    def ids_starting(self, prefix: str, *, chunks: bool = False, limit: int = 3) -> list[str]:
+        """Up to ``limit`` document (or chunk) ids that start with ``prefix``, by the primary key's index."""
+        table = "chunks" if chunks else "documents"
+        rows = self._db.execute(
+            f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit),
+        )
+        return [r[0] for r in rows]
+
+    def ids_with_value(self, key: str, value: str, limit: int = 3) -> list[str]:
+        """Up to ``limit`` documents whose metadata ``key`` is ``value`` (as text): a PMID, DOI or source key."""
+        rows = self._db.execute(
+            "SELECT doc_id FROM document_metadata WHERE key = ? AND value = ? LIMIT ?", (key, value, limit)
+        )
+        found = [r[0] for r in rows]
+        if not found and key == "source":
+            rows = self._db.execute("SELECT id FROM documents WHERE source = ? LIMIT ?", (value, limit))
+            found = [r[0] for r in rows]
+        return found
+
+    def facets(self, key: str | None = None, limit: int = 50) -> dict[str, int]:
+        """Without ``key``: every metadata key and how many documents carry it. With it: its values (as text, as
+        the filters compare them) and how many documents have each, most frequent first."""
+        if key is None:
+            rows = self._db.execute(
+                "SELECT key, count(DISTINCT doc_id) AS n FROM document_metadata GROUP BY key ORDER BY n DESC, key"
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT value, count(*) AS n FROM document_metadata WHERE key = ? GROUP BY value"
+                " ORDER BY n DESC, value LIMIT ?",
+                (key, limit),
+            )
+        return {r[0]: r[1] for r in rows}
+
+    def count_undated(self, filters: Filters) -> int:
+        """How many documents without a publication date pass ``filters``' other conditions."""
+        where, params = filters.without_dates().to_sql()
+        row = self._db.execute(f"SELECT count(*) FROM documents d WHERE d.published IS NULL AND {where}", params)
+        return int(row.fetchone()[0])
 
     def versions_for_source(self, source: str) -> dict[str, int | None]:
         """{document id: version} of the stored documents with this ``source``."""

@@ -1,0 +1,144 @@
+"""Everyday use: ingest progress by record, honest duplicate counts, date filters that say what they drop, raw
+scores, `medkb show`, `medkb facets`."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from kb.cli import main
+from kb.ingest_progress import RecordProgress
+from tests.fakes import ingest_with_fakes
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path, docs_dir: Path) -> Path:
+    assert ingest_with_fakes(tmp_path / "kb", docs_dir) == 0
+    return tmp_path / "kb"
+
+
+def test_ingest_shows_records_rate_and_time_left_as_plain_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [{"text": f"Note {i} about asthma inhalers and spacers.", "title": f"Note {i}"} for i in range(30)]
+    (tmp_path / "notes.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    assert (
+        main(
+            [
+                "ingest",
+                str(tmp_path / "notes.jsonl"),
+                "--kb",
+                str(tmp_path / "kb"),
+                "--embedder",
+                "hashing",
+                "--cross-lingual-embedder",
+                "hashing",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "ingest: 30/30 records (100.0%)" in err and "records/s" in err and "files 1/1" in err
+    assert "\r" not in err  # plain lines, not a bar, when stderr is not a terminal
+
+
+def test_progress_counts_records_within_a_file_and_corrects_the_estimate() -> None:
+    out = io.StringIO()
+    progress = RecordProgress({"a.jsonl": 4, "b.md": 1, "c.jsonl": 10}, stream=out)
+    for _ in range(3):
+        progress.record()
+    assert progress.position == 3 and "3/15 records" in progress.line()
+    progress.item_done("a.jsonl")  # held 3 of the 4 estimated
+    assert progress.position == 4
+    progress.item_done("b.md")  # unchanged: skipped unread
+    assert progress.position == 5 and "files 2/3" in progress.line()
+    for _ in range(12):  # more records than estimated: the total grows
+        progress.record()
+    assert "17/17 records" in progress.line()
+    progress.close()
+    assert out.getvalue().startswith("ingest: 17/17 records")
+
+
+def test_quiet_ingest_prints_only_failures(tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (docs_dir / "empty.txt").write_text("", encoding="utf-8")
+    assert ingest_with_fakes(tmp_path / "kb", docs_dir, extra=("--quiet",)) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "failed: " in err and "records/s" not in err
+
+
+def test_duplicates_within_one_run_are_counted_as_duplicates(
+    tmp_path: Path, docs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "metformin-again.md").write_text((docs_dir / "metformin.md").read_text(encoding="utf-8"), "utf-8")
+    assert ingest_with_fakes(tmp_path / "kb", docs_dir, copy) == 0
+    summary = capsys.readouterr().out
+    assert "0 unchanged, 1 duplicates of another record in this run" in summary
+    assert ingest_with_fakes(tmp_path / "kb", docs_dir, copy, extra=("--quiet",)) == 0  # files unchanged: skipped
+
+
+def test_a_date_filter_says_how_many_undated_documents_it_left_out(
+    kb_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # asthma.txt has no date; metformin.md (2024) and the two papers (2019, 2012) have
+    assert main(["search", "asthma spirometry", "--kb", str(kb_dir), "--since", "2010", "--json"]) == 0
+    captured = capsys.readouterr()
+    titles = {h["title"] for h in json.loads(captured.out)}
+    assert "Asthma diagnosis" not in titles
+    assert "left out 1 document(s) that have no publication date (--include-undated keeps them)" in captured.err
+    assert (
+        main(["search", "asthma spirometry", "--kb", str(kb_dir), "--since", "2010", "--include-undated", "--json"])
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "Asthma diagnosis" in {h["title"] for h in json.loads(captured.out)}
+    assert "left out" not in captured.err
+    assert main(["search", "asthma", "--kb", str(kb_dir), "--json"]) == 0  # no date filter: no note
+    assert "left out" not in capsys.readouterr().err
+
+
+def test_search_shows_raw_scores_with_a_legend(kb_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["search", "penicillin allergy", "--kb", str(kb_dir), "--k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("scores: cosine = ")
+    ranked = [line for line in out.splitlines() if line.startswith(" 1. ")]
+    assert ranked and ranked[0].startswith(" 1. cosine ") and " bm25 " in ranked[0] and " fused " in ranked[0]
+    assert "; chunk " in ranked[0]
+    assert main(["search", "penicillin allergy", "--kb", str(kb_dir), "--k", "1", "--json"]) == 0
+    hit = json.loads(capsys.readouterr().out)[0]
+    assert set(hit["scores"]) >= {"dense", "hybrid"}
+
+
+def test_show_opens_a_passage_in_its_document_by_the_id_search_printed(
+    kb_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "metformin eGFR", "--kb", str(kb_dir), "--k", "1", "--json"]) == 0
+    hit = json.loads(capsys.readouterr().out)[0]
+    assert main(["show", hit["chunk_id"][:12], "--kb", str(kb_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"«{hit['text']}»" in out and f"chars {hit['start']}-{hit['end']}" in out
+    assert main(["show", hit["doc_id"], "--kb", str(kb_dir), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["chunk"] is None and shown["text"][hit["start"] : hit["end"]] == hit["text"]
+    assert main(["show", hit["doc_id"], "--around", hit["chunk_id"], "--kb", str(kb_dir)]) == 0
+    assert f"«{hit['text']}»" in capsys.readouterr().out
+    assert main(["show", "pmid:111", "--kb", str(kb_dir)]) == 0
+    assert "Amoxicillin allergy" in capsys.readouterr().out
+    assert main(["show", hit["doc_id"], "--chunk", "--kb", str(kb_dir)]) == 2
+    assert "names a document, not a passage" in capsys.readouterr().err
+    assert main(["show", "nothing-such", "--kb", str(kb_dir)]) == 2
+    assert "'nothing-such': no document or passage" in capsys.readouterr().err
+
+
+def test_facets_list_the_metadata_keys_and_values(kb_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["facets", "--kb", str(kb_dir), "--json"]) == 0
+    keys = json.loads(capsys.readouterr().out)["counts"]
+    assert keys["source"] >= 3 and "published" in keys
+    assert main(["facets", "source", "--kb", str(kb_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "pubmed" in out and "label" in out
