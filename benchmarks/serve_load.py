@@ -57,7 +57,7 @@ def free_port() -> int:
 def build_sample_kb(directory: Path) -> Path:
     kb = directory / "kb"
     subprocess.run([sys.executable, "-m", "kb.cli", "ingest", str(ROOT / "corpora" / "sample"), "--kb", str(kb),
-                    "--no-progress"], check=True, cwd=ROOT)
+                    "--no-progress"], check=True, cwd=ROOT, stdout=sys.stderr)
     return kb
 
 
