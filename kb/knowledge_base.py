@@ -574,39 +574,8 @@ class KnowledgeBase:
             where = kb.locate(hit.chunk_id[:8])
             where.doc_id, where.chunk.start, where.chunk.end
         """
-        documents = self.storage.store.documents
-        wanted = identifier.strip()
-        if not wanted:
-            raise DocumentNotFound("an empty id: expected a document or chunk id, a PMID, a DOI or a source key")
-        if documents.has_document(wanted):
-            return Located(wanted, None)
-        if (chunk := documents.chunk(wanted)) is not None:
-            return Located(chunk.doc_id, chunk)
-        pmid = wanted.removeprefix("pmid:").removeprefix("PMID:").strip()
-        lookups = [("pmid", pmid)] if pmid.isdigit() else []
-        lookups += (
-            [("doi", wanted.removeprefix("doi:"))] if wanted.lower().removeprefix("doi:").startswith("10.") else []
-        )
-        lookups += [("source", wanted)]
-        for key, value in lookups:
-            found = documents.ids_with_value(key, value)
-            if len(found) == 1:
-                return Located(found[0], None)
-            if len(found) > 1:
-                raise DocumentNotFound(f"{identifier!r}: {key} of several documents ({', '.join(found)})")
-        if len(wanted) >= 6:
-            docs = documents.ids_starting(wanted)
-            chunks = documents.ids_starting(wanted, chunks=True)
-            if len(docs) + len(chunks) == 1:
-                return Located(docs[0], None) if docs else self.locate(chunks[0])
-            if docs or chunks:
-                raise DocumentNotFound(
-                    f"{identifier!r}: starts several ids ({', '.join(docs + chunks)}); give more of it"
-                )
-        short = " (a prefix needs at least 6 characters)" if len(wanted) < 6 else ""
-        raise DocumentNotFound(
-            f"{identifier!r}: no document or passage in {self.directory} has this id, PMID, DOI or source key{short}"
-        )
+        doc_id, chunk = self.storage.store.documents.locate(identifier)
+        return Located(doc_id, chunk)
 
     def undated_left_out(self, filters: FilterSpec) -> int:
         """How many documents ``filters``' date bounds leave out for having no publication date (0 without date

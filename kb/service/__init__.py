@@ -1,4 +1,5 @@
 """``medkb serve``: the knowledge base as an HTTP service (OpenAI-compatible chat API, REST endpoints, a web page).
 
-Needs the ``serve`` extra (FastAPI and uvicorn); nothing else in medkb imports this package.
+Needs the ``serve`` extra (FastAPI and uvicorn); `kb.cli` imports only `kb.service.cli`, which imports them when
+the command runs.
 """

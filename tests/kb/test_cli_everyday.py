@@ -229,3 +229,18 @@ def test_corpus_list_names_the_data_directory_and_the_fetch_command(
     monkeypatch.setenv("MEDKB_DATA_DIR", str(tmp_path))
     assert main(["corpus", "list"]) == 0
     assert f"$MEDKB_DATA_DIR = {tmp_path}" in capsys.readouterr().out
+
+
+def test_make_notebook_installs_jupyterlab_and_opens_the_notebooks() -> None:
+    import subprocess
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    extras = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["project"]["optional-dependencies"]
+    assert any(req.startswith("jupyterlab") for req in extras["notebook"])
+    dry = subprocess.run(["make", "-n", "-W", "pyproject.toml", "notebook"], cwd=root, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert (
+        "pip install -q -e '.[notebook]'" in dry.stdout
+        and "jupyter lab notebooks --ServerApp.ip=127.0.0.1" in dry.stdout
+    )

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from kb.core.errors import DocumentNotFound
 from kb.core.filters import Filters
 from kb.core.types import Chunk, Document, Hit, Section
 
@@ -45,6 +46,41 @@ class Documents:
             "SELECT text, start, end, section, page, token_count FROM chunks WHERE doc_id = ? ORDER BY ord", (doc_id,)
         )
         return [Chunk(doc_id, r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def locate(self, identifier: str) -> tuple[str, Chunk | None]:
+        """(document id, chunk or None) of what ``identifier`` names; see `KnowledgeBase.locate`."""
+        wanted = identifier.strip()
+        if not wanted:
+            raise DocumentNotFound("an empty id: expected a document or chunk id, a PMID, a DOI or a source key")
+        if self.has_document(wanted):
+            return wanted, None
+        if (chunk := self.chunk(wanted)) is not None:
+            return chunk.doc_id, chunk
+        pmid = wanted.removeprefix("pmid:").removeprefix("PMID:").strip()
+        lookups = [("pmid", pmid)] if pmid.isdigit() else []
+        lookups += (
+            [("doi", wanted.removeprefix("doi:"))] if wanted.lower().removeprefix("doi:").startswith("10.") else []
+        )
+        lookups += [("source", wanted)]
+        for key, value in lookups:
+            found = self.ids_with_value(key, value)
+            if len(found) == 1:
+                return found[0], None
+            if len(found) > 1:
+                raise DocumentNotFound(f"{identifier!r}: {key} of several documents ({', '.join(found)})")
+        if len(wanted) >= 6:
+            docs = self.ids_starting(wanted)
+            chunks = self.ids_starting(wanted, chunks=True)
+            if len(docs) + len(chunks) == 1:
+                return (docs[0], None) if docs else self.locate(chunks[0])
+            if docs or chunks:
+                raise DocumentNotFound(
+                    f"{identifier!r}: starts several ids ({', '.join(docs + chunks)}); give more of it"
+                )
+        short = " (a prefix needs at least 6 characters)" if len(wanted) < 6 else ""
+        raise DocumentNotFound(
+            f"{identifier!r}: no document or passage in this knowledge base has this id, PMID, DOI or source key{short}"
+        )
 
     def chunk(self, chunk_id: str) -> Chunk | None:
         """One stored chunk by its id."""
