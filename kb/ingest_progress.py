@@ -64,7 +64,10 @@ class RecordProgress:
         total = max(self.total, self.position)
         rate = self.records / elapsed
         left = (total - self.position) / rate if rate > 0 else None
-        eta = "" if left is None else f", about {_duration(left)} left"
+        if self.files and self.done_files == self.files:
+            eta = f", done in {_duration(elapsed)}"
+        else:
+            eta = "" if left is None else f", about {_duration(left)} left"
         return (
             f"ingest: {self.position:,}/{total:,} records ({self.position / total:.1%}), {rate:.1f} records/s{eta};"
             f" files {self.done_files}/{self.files}"
