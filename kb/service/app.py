@@ -282,6 +282,11 @@ def _error_response(exc: BaseException) -> tuple[int, dict[str, Any]]:
     return 500, error_body(f"{type(exc).__name__}: {exc} (a bug in medkb)", "server_error")
 
 
+def _union_member(part: object) -> bool:
+    """A location part that names which type of a union pydantic tried (``constrained-str``, ``list[...]``)."""
+    return isinstance(part, str) and (part in ("str", "int", "constrained-str") or "[" in part or "-" in part)
+
+
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -298,7 +303,7 @@ def _errors(app: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors: Sequence[Any] = exc.errors()
         first = errors[0] if errors else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body" and not _union_member(p))
         if first.get("type") == "json_invalid":
             message = f"malformed JSON: {first.get('ctx', {}).get('error', 'could not be parsed')}"
             return JSONResponse(error_body(message, "invalid_request_error"), status_code=400)

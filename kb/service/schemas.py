@@ -7,7 +7,7 @@ library's own (`kb.knowledge_base`), so that the service refuses what ``kb.ask``
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +16,8 @@ from kb.knowledge_base import MAX_ASK_K, MAX_QUERY_CHARS
 
 #: The most chat messages one request may carry (earlier turns beyond the last few are not used anyway).
 MAX_MESSAGES = 64
-#: The longest one message may be; only the last user message is a question (``MAX_QUERY_CHARS``).
+#: The longest one message may be (earlier answers with their sources are long); the last user message, the
+#: question, is held to ``MAX_QUERY_CHARS``.
 MAX_MESSAGE_CHARS = 20_000
 #: The most passages one search over HTTP returns (the library allows more, for batch work in Python).
 MAX_SERVICE_K = 200
@@ -57,7 +58,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: str | list[dict[str, Any]] | None = Field(default=None)
+    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
         """The message's text: a string, or the text parts of a list of content parts."""
@@ -97,6 +98,6 @@ class AskRequest(BaseModel):
     task: Task | None = None
     patient: Patient | None = None
     filters: dict[str, str] | None = Field(default=None, max_length=20)
-    history: list[str] = Field(
+    history: list[Annotated[str, Field(max_length=MAX_QUERY_CHARS)]] = Field(
         default_factory=list, max_length=MAX_MESSAGES, description="earlier questions of the conversation, oldest first"
     )

@@ -61,8 +61,12 @@ def test_chat_completion_carries_the_answer_and_its_evidence(client: TestClient)
     for citation in extra["citations"]:  # every citation resolves to the exact words in its document
         document = client.get(f"/v1/documents/{citation['doc_id']}").json()
         assert document["text"][citation["start"] : citation["end"]] == citation["quote"]
-        assert {"chunk_id": citation["chunk_id"], "start": citation["start"], "end": citation["end"],
-                "section": citation["section"]} in document["chunks"]
+        assert {
+            "chunk_id": citation["chunk_id"],
+            "start": citation["start"],
+            "end": citation["end"],
+            "section": citation["section"],
+        } in document["chunks"]
     assert extra["sentences"] and all("support" in s for s in extra["sentences"])
     assert extra["standalone_question"] is None
 
@@ -133,8 +137,21 @@ def test_the_page_and_its_assets_are_served_locally(client: TestClient) -> None:
         ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": "  "}]}, 400, "empty"),
         ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": "x" * 5000}]}, 400, "at most 4,000"),
         ("post", "/v1/chat/completions", {}, 422, "messages: Field required"),
-        ("post", "/v1/chat/completions",
-         {"messages": [{"role": "user", "content": "q"}], "medkb": {"patient": {"age": 200}}}, 422, "age"),
+        (
+            "post",
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x" * 20001}]},
+            422,
+            "messages.0.content: String should have at most 20000 characters",
+        ),
+        ("post", "/v1/ask", {"question": "How?", "history": ["x" * 4001]}, 422, "history.0: String should have"),
+        (
+            "post",
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "q"}], "medkb": {"patient": {"age": 200}}},
+            422,
+            "age",
+        ),
         ("post", "/v1/chat/completions", {"messages": [{"role": "user", "content": "q"}], "medkb": {"x": 1}}, 422, "x"),
         ("post", "/v1/search", {"query": ""}, 422, "query"),
         ("post", "/v1/search", {"query": "x", "k": 0}, 422, "k"),
