@@ -8,6 +8,7 @@ time left honest. The rate is records per second since the start.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -38,7 +39,15 @@ class RecordProgress:
         if not quiet and self.stream.isatty():
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, unit="record", file=self.stream, dynamic_ncols=True, smoothing=0.05)
+            size = shutil.get_terminal_size((100, 24))  # a terminal may report 0 x 0: tqdm then draws nothing
+            self._bar = tqdm(
+                total=self.total,
+                unit="record",
+                file=self.stream,
+                ncols=size.columns or 100,
+                nrows=size.lines or 24,
+                smoothing=0.05,
+            )
 
     def record(self) -> None:
         self.records += 1
