@@ -11,7 +11,9 @@ in a temporary directory with the default models) and its default generator, the
    served, the time to the first draft piece, to the first piece of the verified message and to the end; how many
    were served and how many were refused with 503 (the queue holds ``--queue`` waiting answers beside the one being
    written);
-3. the server's peak resident memory over the whole run (sampled every 0.2 s with psutil).
+3. 4 clients searching in a loop while 2 chat requests are answered: the searches' p50 / p95 while an answer is
+   being written (searches do not queue behind answers);
+4. the server's peak resident memory over the whole run (sampled every 0.2 s with psutil).
 
 Every request goes to 127.0.0.1 only, and every loop is bounded in time. Writes benchmarks/results/serve_load.json.
 """
@@ -56,8 +58,12 @@ def free_port() -> int:
 
 def build_sample_kb(directory: Path) -> Path:
     kb = directory / "kb"
-    subprocess.run([sys.executable, "-m", "kb.cli", "ingest", str(ROOT / "corpora" / "sample"), "--kb", str(kb),
-                    "--no-progress"], check=True, cwd=ROOT, stdout=sys.stderr)
+    subprocess.run(
+        [sys.executable, "-m", "kb.cli", "ingest", str(ROOT / "corpora" / "sample"), "--kb", str(kb), "--no-progress"],
+        check=True,
+        cwd=ROOT,
+        stdout=sys.stderr,
+    )
     return kb
 
 
@@ -142,8 +148,12 @@ async def chat_burst(url: str, clients: int) -> dict[str, Any]:
                     first_draft = now
                 if first_content is None and chunk["choices"][0]["delta"].get("content"):
                     first_content = now
-        return {"status": 200, "first_draft_s": first_draft, "first_content_s": first_content,
-                "total_s": time.perf_counter() - started}
+        return {
+            "status": 200,
+            "first_draft_s": first_draft,
+            "first_content_s": first_content,
+            "total_s": time.perf_counter() - started,
+        }
 
     async with httpx.AsyncClient(base_url=url, timeout=1800) as http:
         results = await asyncio.gather(*(client(n, http) for n in range(clients)))
@@ -168,6 +178,51 @@ async def chat_burst(url: str, clients: int) -> dict[str, Any]:
     }
 
 
+async def search_during_answers(url: str, search_clients: int, answers: int) -> dict[str, Any]:
+    """``search_clients`` clients search in a loop while ``answers`` chat requests are answered; only the searches
+    that ran while an answer was still being written count."""
+    latencies: list[float] = []
+    errors = 0
+    writing = asyncio.Event()
+    finished = asyncio.Event()
+
+    async def answer(n: int, http: httpx.AsyncClient) -> float:
+        body = {"model": "medkb", "messages": [{"role": "user", "content": QUESTIONS[n % len(QUESTIONS)]}]}
+        started = time.perf_counter()
+        writing.set()
+        await http.post("/v1/chat/completions", json=body)
+        return time.perf_counter() - started
+
+    async def searcher(n: int, http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        await writing.wait()
+        i = n
+        while not finished.is_set():
+            started = time.perf_counter()
+            response = await http.post("/v1/search", json={"query": QUESTIONS[i % len(QUESTIONS)], "k": 5})
+            if not finished.is_set():
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors += 1
+            i += 1
+
+    async with httpx.AsyncClient(base_url=url, timeout=1800) as http:
+        searchers = [asyncio.create_task(searcher(n, http)) for n in range(search_clients)]
+        answered = await asyncio.gather(*(answer(n, http) for n in range(answers)))
+        finished.set()
+        await asyncio.gather(*searchers)
+    return {
+        "search_clients": search_clients,
+        "answers": answers,
+        "answers_s": [round(a, 1) for a in answered],
+        "searches": len(latencies),
+        "p50_s": percentile(latencies, 0.5),
+        "p95_s": percentile(latencies, 0.95),
+        "errors": errors,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kb", type=Path, default=None, help="knowledge base (default: the sample, built anew)")
@@ -183,8 +238,18 @@ def main() -> None:
         kb = args.kb or build_sample_kb(Path(tmp))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "kb.cli", "serve", "--kb", str(kb), "--port", str(port),
-                   "--queue", str(args.queue)]
+        command = [
+            sys.executable,
+            "-m",
+            "kb.cli",
+            "serve",
+            "--kb",
+            str(kb),
+            "--port",
+            str(port),
+            "--queue",
+            str(args.queue),
+        ]
         command += ["--generator", args.generator] if args.generator else []
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         started = time.perf_counter()
@@ -206,6 +271,7 @@ def main() -> None:
             generator = httpx.get(f"{url}/v1/models").json()["data"][0]["medkb"]["generator"]
             search = asyncio.run(search_load(url, args.search_clients, args.seconds))
             chat = asyncio.run(chat_burst(url, args.chat_clients))
+            mixed = asyncio.run(search_during_answers(url, 4, 2))
         finally:
             memory.stop.set()
             server.terminate()
@@ -217,6 +283,7 @@ def main() -> None:
         "ready_s": round(ready_s, 1),
         "search": search,
         "chat": chat,
+        "search_during_answers": mixed,
         "server_peak_rss_mb": round(memory.peak / 2**20),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
