@@ -94,6 +94,21 @@ class _Skipped:
     path: Path
 
 
+def read_mode(*, deidentified: bool) -> str:
+    """The suffix of a file's recorded sha256 that says how it was read (with or without de-identification)."""
+    return ":deidentified" if deidentified else ""
+
+
+def read_as_it_is(previous: FileState | None, stat: os.stat_result, mode: str) -> bool:
+    """Whether ``previous``, a file's stored state, says it was read as it is now (same size, mtime and ``mode``,
+    see `read_mode`): then an ingest skips it unread."""
+    return (
+        previous is not None
+        and previous.sha256[64:] == mode
+        and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    )
+
+
 #: What `Ingestor.run` does, in order: add a document, read a file, record a failure, sync a directory, pass over a
 #: file of a walked folder that no reader reads.
 Step = Document | Path | _Failed | _Sync | _Skipped
@@ -281,16 +296,10 @@ class Ingestor:
     def _mode(self) -> str:
         """The suffix of a file's recorded sha256: a file read without de-identification must be read again with it
         (and the other way round)."""
-        return ":deidentified" if self.transform is not None else ""
+        return read_mode(deidentified=self.transform is not None)
 
     def _same_stat(self, previous: FileState | None, stat: os.stat_result) -> bool:
-        """Whether ``previous``, a file's stored state, says it was read as it is now (same size, mtime and mode):
-        then it is skipped unread."""
-        return (
-            previous is not None
-            and previous.sha256[64:] == self._mode
-            and (previous.size, previous.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-        )
+        return read_as_it_is(previous, stat, self._mode)
 
     def _sha256(self, path: Path, stat: os.stat_result) -> str:
         """Hex sha256 of the file's bytes; ``stat`` lets a subclass reuse a digest taken earlier."""

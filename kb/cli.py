@@ -296,6 +296,7 @@ def _say_undated(kb: Any, filters: Filters) -> None:
 def _ingest(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from ingest.pipeline import read_as_it_is, read_mode
     from ingest.readers import iter_files
     from kb.core.manifest import MANIFEST
     from kb.ingest_progress import RecordProgress, estimate_records
@@ -334,13 +335,22 @@ def _ingest(args: argparse.Namespace) -> int:
         kb = KnowledgeBase.create(args.kb, settings)
     if args.batch_size:
         kb.settings = replace(kb.settings, batch_size=args.batch_size)
+    quiet = args.quiet or args.no_progress
     files: list[Path] = []
-    for path in paths:
+    for path in [] if quiet else paths:  # the files, for the progress total
         try:
             files += iter_files([path])
         except MedkbError:
             pass  # reported as a failure by the ingest itself
-    progress = RecordProgress(estimate_records(files), quiet=args.quiet or args.no_progress)
+    mode = read_mode(deidentified=args.deidentify)
+
+    def skipped(file: Path) -> bool:
+        try:
+            return read_as_it_is(kb.storage.file_state(str(file.resolve())), file.stat(), mode)
+        except OSError:
+            return False  # the ingest reports it
+
+    progress = RecordProgress(estimate_records(files, skipped), quiet=quiet)
     with kb:
         try:
             report = kb.ingest(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -103,11 +103,13 @@ class RecordProgress:
             print(self.line(), file=self.stream, flush=True)
 
 
-def estimate_records(files: list[Path]) -> dict[str, int | None]:
-    """Each file's record estimate, keyed as the ingest run names it (``str(path)``)."""
+def estimate_records(files: list[Path], skipped: Callable[[Path], bool]) -> dict[str, int | None]:
+    """Each file's record estimate, keyed as the ingest run names it (``str(path)``); a file the run will skip
+    unread (``skipped``: stored as it is now) counts 0 and is not scanned, so that a rerun over a large unchanged
+    corpus does not read it all just to count."""
     from ingest.readers.counting import count_records
 
-    return {str(f): count_records(f) for f in files}
+    return {str(f): 0 if skipped(f) else count_records(f) for f in files}
 
 
 def _duration(seconds: float) -> str:

@@ -244,3 +244,31 @@ def test_make_notebook_installs_jupyterlab_and_opens_the_notebooks() -> None:
         "pip install -q -e '.[notebook]'" in dry.stdout
         and "jupyter lab notebooks --ServerApp.ip=127.0.0.1" in dry.stdout
     )
+
+
+def test_a_rerun_does_not_scan_the_files_it_will_skip_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"text": "Spacers help children use inhalers.", "title": "Spacers"}\n', encoding="utf-8")
+    args = [
+        "ingest",
+        str(notes),
+        "--kb",
+        str(tmp_path / "kb"),
+        "--embedder",
+        "hashing",
+        "--cross-lingual-embedder",
+        "hashing",
+    ]
+    assert main(args) == 0
+    scanned: list[Path] = []
+    import ingest.readers.counting as counting
+
+    monkeypatch.setattr(counting, "count_records", lambda path: scanned.append(path) or 1)
+    assert main(args) == 0
+    assert scanned == []  # stored as it is: skipped unread, so not counted either
+    assert "1 unchanged" in capsys.readouterr().out
+    notes.write_text(notes.read_text("utf-8") + '{"text": "Peak flow diaries.", "title": "Peak flow"}\n', "utf-8")
+    assert main(args) == 0
+    assert scanned == [notes]
