@@ -11,6 +11,7 @@ instead, and the others go on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -99,11 +100,10 @@ def answer_all(
     for done, item in enumerate(questions, start=1):
         began = time.perf_counter()
         try:
-            patient = PatientContext(**item.patient) if item.patient else None
-            answer = ask(item.question, k=item.k, task=item.task, patient=patient)
+            answer = ask(item.question, k=item.k, task=item.task, patient=_patient(item.patient))
             row = {"id": item.id, **answer.to_dict()}
             status = "abstained" if answer.abstained else "answered"
-        except (MedkbError, TypeError) as exc:  # TypeError: an unknown patient field
+        except MedkbError as exc:
             failed += 1
             row = {"id": item.id, "question": item.question, "error": str(exc)}
             status = "failed"
@@ -118,6 +118,16 @@ def answer_all(
                 flush=True,
             )
     return failed
+
+
+def _patient(fields: dict[str, Any] | None) -> PatientContext | None:
+    """The question's patient; an unknown field is the question's error, as a bad value is."""
+    if not fields:
+        return None
+    known = {f.name for f in dataclasses.fields(PatientContext)}
+    if unknown := sorted(set(fields) - known):
+        raise MedkbError(f"patient field(s) {', '.join(unknown)}: expected some of {', '.join(sorted(known))}")
+    return PatientContext(**fields)
 
 
 def open_out(path: Path | None) -> IO[str]:

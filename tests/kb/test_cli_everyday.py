@@ -167,6 +167,7 @@ def test_ask_a_jsonl_file_with_patients_and_a_bad_line(
     lines = [
         {"id": "amox", "question": "Can I give amoxicillin?", "patient": {"allergies": ["penicillin"]}},
         {"id": "old", "question": "Is warfarin safe?", "patient": {"age": 300}},
+        {"id": "typo", "question": "Is warfarin safe?", "patient": {"alergies": ["aspirin"]}},
     ]
     questions.write_text("\n".join(json.dumps(line) for line in lines) + "\n", "utf-8")
     assert main(["ask", "--file", str(questions), "--kb", str(kb_dir), "--generator", "echo"]) == 1
@@ -177,6 +178,7 @@ def test_ask_a_jsonl_file_with_patients_and_a_bad_line(
         "question": "Is warfarin safe?",
         "error": "patient age 300: expected a whole number of years from 0 to 130",
     }
+    assert rows[2]["id"] == "typo" and rows[2]["error"].startswith("patient field(s) alergies: expected some of")
 
 
 @pytest.mark.parametrize(
