@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: Bytes read at a time while counting.
@@ -40,7 +40,7 @@ def count_records(path: Path) -> int | None:
     return 1
 
 
-def _count(path: Path, counter: object, *, tail_counts: bool = False, overlap: int = 0) -> int:
+def _count(path: Path, counter: Callable[[bytes], int], *, tail_counts: bool = False, overlap: int = 0) -> int:
     """Sum of ``counter(block)`` over the file's blocks; blocks overlap by ``overlap`` bytes so that a tag cut in two
     is still seen (and not seen twice: each block's count skips what the overlap already counted). With
     ``tail_counts``, a last line without its newline counts too."""
@@ -49,7 +49,7 @@ def _count(path: Path, counter: object, *, tail_counts: bool = False, overlap: i
     last = b""
     for block in _blocks(path):
         joined = carry + block
-        total += counter(joined) - (counter(carry) if carry else 0)  # type: ignore[operator]
+        total += counter(joined) - (counter(carry) if carry else 0)
         carry = joined[-overlap:] if overlap else b""
         last = block or last
     if tail_counts and last and not last.endswith(b"\n"):
